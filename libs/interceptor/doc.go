@@ -1,0 +1,4 @@
+// Package interceptor provides the server interceptors that every Storefront
+// service runs, in this order: default deadline, metrics, logging, recovery,
+// (authentication, supplied by the service), and request validation.
+package interceptor
