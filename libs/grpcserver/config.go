@@ -1,0 +1,41 @@
+package grpcserver
+
+import "time"
+
+// Config holds the listener addresses, limits and shutdown timing. Every field
+// has a production default; the env tags follow the Helm chart's names.
+type Config struct {
+	GRPCAddr  string `env:"GRPC_ADDR" envDefault:":50051"`
+	HTTPAddr  string `env:"HTTP_ADDR" envDefault:":8080"`
+	AdminAddr string `env:"ADMIN_ADDR" envDefault:":9090"`
+	// EnablePprof mounts /debug/pprof on the admin port.
+	EnablePprof bool `env:"PPROF_ENABLED" envDefault:"false"`
+
+	MaxRecvMsgBytes      int    `env:"GRPC_MAX_RECV_BYTES" envDefault:"4194304"`
+	MaxSendMsgBytes      int    `env:"GRPC_MAX_SEND_BYTES" envDefault:"16777216"`
+	MaxConcurrentStreams uint32 `env:"GRPC_MAX_CONCURRENT_STREAMS" envDefault:"1000"`
+	// MaxConnectionAge makes clients reconnect, and so rebalance onto new replicas.
+	MaxConnectionAge      time.Duration `env:"GRPC_MAX_CONNECTION_AGE" envDefault:"5m"`
+	MaxConnectionAgeGrace time.Duration `env:"GRPC_MAX_CONNECTION_AGE_GRACE" envDefault:"30s"`
+	// KeepaliveMinTime is the most frequent client ping the server tolerates.
+	KeepaliveMinTime time.Duration `env:"GRPC_KEEPALIVE_MIN_TIME" envDefault:"10s"`
+	// DefaultTimeout bounds unary calls that arrive without a deadline.
+	DefaultTimeout time.Duration `env:"GRPC_DEFAULT_TIMEOUT" envDefault:"30s"`
+	// StreamDefaultTimeout bounds streams that arrive without a deadline; 0 means none.
+	StreamDefaultTimeout time.Duration `env:"GRPC_STREAM_DEFAULT_TIMEOUT" envDefault:"0s"`
+
+	// ShutdownDrainDelay keeps serving after readiness fails, so load balancers
+	// stop routing here before connections close.
+	ShutdownDrainDelay time.Duration `env:"SHUTDOWN_DRAIN_DELAY" envDefault:"0s"`
+	// ShutdownTimeout bounds GracefulStop; after it in-flight calls are cut.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
+
+	// CORSAllowedOrigins enables CORS on the HTTP port for these origins ("*" for any).
+	CORSAllowedOrigins []string `env:"CORS_ALLOWED_ORIGINS" envSeparator:","`
+
+	// TLS on the gRPC and HTTP ports (the admin port stays plaintext, for
+	// scrapers inside the cluster): set both cert and key; add a client CA for mTLS.
+	TLSCertFile     string `env:"GRPC_TLS_CERT"`
+	TLSKeyFile      string `env:"GRPC_TLS_KEY"`
+	TLSClientCAFile string `env:"GRPC_TLS_CLIENT_CA"`
+}
