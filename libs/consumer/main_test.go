@@ -1,0 +1,16 @@
+package consumer
+
+import (
+	"os"
+	"testing"
+
+	"github.com/storefront-go/storefront/libs/testenv"
+)
+
+// pg is the Postgres container shared by this package's integration tests;
+// it stays nil under -short.
+var pg *testenv.Postgres
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.MainWithPostgres(m, func(p *testenv.Postgres) { pg = p }))
+}

@@ -1,0 +1,56 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
+)
+
+// versionTablePattern keeps the version table a plain, optionally
+// schema-qualified identifier: tern splices it into SQL unquoted.
+var versionTablePattern = regexp.MustCompile(`\A([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*\z`)
+
+// Migrate applies the pending tern migrations in fsys (files named like
+// 001_name.sql at its root) and records progress in versionTable. It runs on
+// one connection under an advisory lock keyed by versionTable, so replicas
+// starting together apply each migration once.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, versionTable string) (err error) {
+	if !versionTablePattern.MatchString(versionTable) {
+		return fmt.Errorf("migrate: invalid version table name %q", versionTable)
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: acquire connection: %w", versionTable, err)
+	}
+	defer conn.Release()
+
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtext($1))", versionTable); err != nil {
+		return fmt.Errorf("migrate %s: lock: %w", versionTable, err)
+	}
+	defer func() {
+		// Unlock even when ctx is done; a session lock left behind would block
+		// the next migration for as long as the pooled connection lives.
+		if _, uerr := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(hashtext($1))", versionTable); uerr != nil {
+			// The connection's lock state is unknown; drop it from the pool.
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+			err = errors.Join(err, fmt.Errorf("migrate %s: unlock: %w", versionTable, uerr))
+		}
+	}()
+
+	m, err := migrate.NewMigrator(ctx, conn.Conn(), versionTable)
+	if err != nil {
+		return fmt.Errorf("migrate %s: init: %w", versionTable, err)
+	}
+	if err := m.LoadMigrations(fsys); err != nil {
+		return fmt.Errorf("migrate %s: load: %w", versionTable, err)
+	}
+	if err := m.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate %s: %w", versionTable, err)
+	}
+	return nil
+}

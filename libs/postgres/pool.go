@@ -1,0 +1,51 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Config holds the pool settings read from the environment.
+type Config struct {
+	URL            string        `env:"DATABASE_URL,required"`
+	MaxConns       int32         `env:"DATABASE_MAX_CONNS" envDefault:"10"`
+	MinConns       int32         `env:"DATABASE_MIN_CONNS" envDefault:"0"`
+	ConnectTimeout time.Duration `env:"DATABASE_CONNECT_TIMEOUT" envDefault:"5s"`
+}
+
+// NewPool opens a pool with cfg's limits and pings it, so a bad URL or an
+// unreachable server fails at start rather than on the first request.
+func NewPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		// The URL may hold a password; pgx's error already redacts it.
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if cfg.MaxConns > 0 {
+		pcfg.MaxConns = cfg.MaxConns
+	}
+	if cfg.MinConns > 0 {
+		pcfg.MinConns = cfg.MinConns
+	}
+	if cfg.ConnectTimeout > 0 {
+		pcfg.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("create pool: %w", err)
+	}
+	pingCtx := ctx
+	if cfg.ConnectTimeout > 0 {
+		var cancel context.CancelFunc
+		pingCtx, cancel = context.WithTimeout(ctx, cfg.ConnectTimeout)
+		defer cancel()
+	}
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("ping database %s/%s: %w", pcfg.ConnConfig.Host, pcfg.ConnConfig.Database, err)
+	}
+	return pool, nil
+}

@@ -1,0 +1,257 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/storefront-go/storefront/libs/postgres"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
+	got, err := env.ParseAsWithOptions[postgres.Config](env.Options{
+		Environment: map[string]string{"DATABASE_URL": "postgres://u:p@db:5432/app"},
+	})
+	if err != nil {
+		t.Fatalf("parse config: %v", err)
+	}
+	want := postgres.Config{
+		URL:            "postgres://u:p@db:5432/app",
+		MaxConns:       10,
+		MinConns:       0,
+		ConnectTimeout: 5 * time.Second,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("config mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestConfigRequiresURL(t *testing.T) {
+	t.Parallel()
+	_, err := env.ParseAsWithOptions[postgres.Config](env.Options{Environment: map[string]string{}})
+	if err == nil {
+		t.Fatal("parse config without DATABASE_URL: got nil error")
+	}
+}
+
+func TestNewPoolRejectsBadURL(t *testing.T) {
+	t.Parallel()
+	_, err := postgres.NewPool(t.Context(), postgres.Config{URL: "::not a url::"})
+	if err == nil {
+		t.Fatal("NewPool with a malformed URL: got nil error")
+	}
+}
+
+func TestMigrateRejectsUnsafeVersionTable(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"", "x; DROP TABLE y", "Has-Dash", "a.b.c", `"quoted"`} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			// The name is checked before the pool is touched, so nil is fine.
+			if err := postgres.Migrate(t.Context(), nil, os.DirFS("."), name); err == nil {
+				t.Errorf("Migrate(%q): got nil error", name)
+			}
+		})
+	}
+}
+
+func newPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, err := postgres.NewPool(t.Context(), postgres.Config{URL: newDatabase(t), MaxConns: 8})
+	if err != nil {
+		t.Fatalf("new pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+func migrations(t *testing.T) fs.FS {
+	t.Helper()
+	fsys, err := fs.Sub(os.DirFS("testdata"), "migrations")
+	if err != nil {
+		t.Fatalf("migrations fs: %v", err)
+	}
+	return fsys
+}
+
+func schemaVersion(t *testing.T, pool *pgxpool.Pool) int32 {
+	t.Helper()
+	var v int32
+	if err := pool.QueryRow(t.Context(), "SELECT version FROM widget_schema_version").Scan(&v); err != nil {
+		t.Fatalf("read schema version: %v", err)
+	}
+	return v
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	fsys := migrations(t)
+	for i := range 3 {
+		if err := postgres.Migrate(t.Context(), pool, fsys, "widget_schema_version"); err != nil {
+			t.Fatalf("migrate run %d: %v", i+1, err)
+		}
+	}
+	if got := schemaVersion(t, pool); got != 2 {
+		t.Errorf("schema version = %d, want 2", got)
+	}
+	// Both migrations applied: the column from 002 exists with its default.
+	if _, err := pool.Exec(t.Context(), "INSERT INTO widgets (id, name) VALUES (1, 'a')"); err != nil {
+		t.Fatalf("insert widget: %v", err)
+	}
+	var color string
+	if err := pool.QueryRow(t.Context(), "SELECT color FROM widgets WHERE id = 1").Scan(&color); err != nil {
+		t.Fatalf("read widget: %v", err)
+	}
+	if color != "red" {
+		t.Errorf("color = %q, want %q", color, "red")
+	}
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	fsys := migrations(t)
+	const runners = 2
+	errs := make([]error, runners)
+	var wg sync.WaitGroup
+	for i := range runners {
+		wg.Go(func() {
+			errs[i] = postgres.Migrate(t.Context(), pool, fsys, "widget_schema_version")
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("migrate runner %d: %v", i, err)
+		}
+	}
+	if got := schemaVersion(t, pool); got != 2 {
+		t.Errorf("schema version = %d, want 2", got)
+	}
+	var rows int
+	if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM widget_schema_version").Scan(&rows); err != nil {
+		t.Fatalf("count version rows: %v", err)
+	}
+	if rows != 1 {
+		t.Errorf("version table rows = %d, want 1", rows)
+	}
+}
+
+func TestMigrateSeparateVersionTables(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	fsys := migrations(t)
+	if err := postgres.Migrate(t.Context(), pool, fsys, "widget_schema_version"); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	// A second set tracked in its own table must not be confused with the first.
+	other := fstest.MapFS{"001_gadgets.sql": {Data: []byte("CREATE TABLE gadgets (id int PRIMARY KEY);")}}
+	if err := postgres.Migrate(t.Context(), pool, other, "gadget_schema_version"); err != nil {
+		t.Fatalf("migrate gadgets: %v", err)
+	}
+	var n int
+	if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM gadgets").Scan(&n); err != nil {
+		t.Fatalf("query gadgets: %v", err)
+	}
+	if got := schemaVersion(t, pool); got != 2 {
+		t.Errorf("widget schema version = %d, want 2", got)
+	}
+}
+
+func TestInTx(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	if _, err := pool.Exec(t.Context(), "CREATE TABLE items (id int PRIMARY KEY)"); err != nil {
+		t.Fatalf("create table: %v", err)
+	}
+	errBoom := errors.New("boom")
+	tests := []struct {
+		name      string
+		id        int
+		fail      error
+		panics    bool
+		wantRow   bool
+		wantError error
+	}{
+		{name: "commit", id: 1, wantRow: true},
+		{name: "rollback on error", id: 2, fail: errBoom, wantError: errBoom},
+		{name: "rollback on panic", id: 3, panics: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var recovered any
+			var err error
+			func() {
+				defer func() { recovered = recover() }()
+				err = postgres.InTx(t.Context(), pool, func(tx pgx.Tx) error {
+					if _, err := tx.Exec(t.Context(), "INSERT INTO items (id) VALUES ($1)", tc.id); err != nil {
+						return err
+					}
+					if tc.panics {
+						panic("handler panicked")
+					}
+					return tc.fail
+				})
+			}()
+			if tc.panics && recovered == nil {
+				t.Error("InTx swallowed the panic")
+			}
+			if !tc.panics && recovered != nil {
+				t.Errorf("unexpected panic: %v", recovered)
+			}
+			if !errors.Is(err, tc.wantError) {
+				t.Errorf("InTx error = %v, want %v", err, tc.wantError)
+			}
+			var exists bool
+			if err := pool.QueryRow(t.Context(), "SELECT EXISTS (SELECT 1 FROM items WHERE id = $1)", tc.id).Scan(&exists); err != nil {
+				t.Fatalf("query row: %v", err)
+			}
+			if exists != tc.wantRow {
+				t.Errorf("row %d exists = %v, want %v", tc.id, exists, tc.wantRow)
+			}
+		})
+	}
+}
+
+func TestInTxReleasesConnection(t *testing.T) {
+	t.Parallel()
+	dsn := newDatabase(t)
+	// One connection: a transaction that leaked it would block the next one.
+	pool, err := postgres.NewPool(t.Context(), postgres.Config{URL: dsn, MaxConns: 1})
+	if err != nil {
+		t.Fatalf("new pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+
+	func() {
+		defer func() { _ = recover() }()
+		_ = postgres.InTx(t.Context(), pool, func(pgx.Tx) error { panic("boom") })
+	}()
+	_ = postgres.InTx(t.Context(), pool, func(pgx.Tx) error { return errors.New("fail") })
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var got int
+	err = postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, "SELECT 42").Scan(&got)
+	})
+	if err != nil {
+		t.Fatalf("InTx after panic and error: %v", err)
+	}
+	if got != 42 {
+		t.Errorf("got %d, want 42", got)
+	}
+}

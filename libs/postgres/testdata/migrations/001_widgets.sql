@@ -1,0 +1,8 @@
+CREATE TABLE widgets (
+    id bigint PRIMARY KEY,
+    name text NOT NULL
+);
+
+---- create above / drop below ----
+
+DROP TABLE widgets;
