@@ -1,0 +1,3 @@
+module github.com/storefront-go/storefront/services/analytics
+
+go 1.26.7
