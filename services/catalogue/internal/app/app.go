@@ -1,0 +1,125 @@
+// Package app holds the catalogue's use cases. It declares the small
+// interfaces it needs from storage, the read cache and the watch hub, and
+// leaves transactions to the storage adapter.
+package app
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/storefront-go/storefront/services/catalogue/internal/cache"
+	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
+	"github.com/storefront-go/storefront/services/catalogue/internal/watch"
+)
+
+// ProductReader loads products and their stock.
+type ProductReader interface {
+	// Product returns one product or a domain.NotFoundError.
+	Product(ctx context.Context, id uuid.UUID) (domain.Product, error)
+	// ProductsByID returns the products that exist among ids, in any order.
+	ProductsByID(ctx context.Context, ids []uuid.UUID) ([]domain.Product, error)
+	// Availability returns the stock of the products that exist among ids.
+	Availability(ctx context.Context, ids []uuid.UUID) ([]domain.Availability, error)
+}
+
+// Browser pages through the catalogue.
+type Browser interface {
+	// ListPage returns up to limit products after the cursor, in id order.
+	ListPage(ctx context.Context, cursor domain.ListCursor, limit int) ([]domain.Product, error)
+	// Search returns one page of matches after the cursor (nil for the first).
+	Search(ctx context.Context, f domain.SearchFilter, after *domain.SearchCursor, limit int) (domain.SearchPage, error)
+	// Categories returns every category.
+	Categories(ctx context.Context) ([]domain.Category, error)
+}
+
+// ProductWriter changes products. Each call commits the change together
+// with its event.
+type ProductWriter interface {
+	CreateProduct(ctx context.Context, p domain.Product) (domain.Product, error)
+	// UpdateProduct locks the product, lets fn change it and report the
+	// changed fields, and stores the result.
+	UpdateProduct(ctx context.Context, id uuid.UUID, fn func(*domain.Product) ([]string, error)) (domain.Product, error)
+	DeleteProduct(ctx context.Context, id uuid.UUID) error
+}
+
+// StockKeeper changes stock. Each call commits the change together with
+// its events.
+type StockKeeper interface {
+	AdjustStock(ctx context.Context, id uuid.UUID, delta int64) (domain.Product, error)
+	// Reserve takes items, sorted by product id, or nothing.
+	Reserve(ctx context.Context, id uuid.UUID, items []domain.ReservationItem, ttl time.Duration) (domain.Reservation, error)
+	Release(ctx context.Context, id uuid.UUID) (domain.Reservation, error)
+}
+
+// ReservationConfirmer hands reservations to the orders placed with them.
+type ReservationConfirmer interface {
+	// Confirm marks an active reservation confirmed, so that it no longer
+	// expires, and returns it as it is afterwards; one that already ended
+	// is returned unchanged. An unknown id gives a domain.NotFoundError.
+	Confirm(ctx context.Context, id uuid.UUID) (domain.Reservation, error)
+}
+
+// ReservationExpirer gives back the stock of reservations past their TTL.
+type ReservationExpirer interface {
+	// ExpireReservations expires up to limit reservations and returns how many.
+	ExpireReservations(ctx context.Context, limit int) (int, error)
+}
+
+// ProductCache is the GetProduct read cache.
+type ProductCache interface {
+	Get(id uuid.UUID) (domain.Product, cache.Generation, bool)
+	Put(id uuid.UUID, p domain.Product, gen cache.Generation) bool
+	Invalidate(id uuid.UUID)
+}
+
+// Watches registers availability watchers.
+type Watches interface {
+	Watch(ids []uuid.UUID) (*watch.Watcher, error)
+}
+
+// Deps are the collaborators of a Service.
+type Deps struct {
+	Products  ProductReader
+	Browser   Browser
+	Writer    ProductWriter
+	Stock     StockKeeper
+	Confirmer ReservationConfirmer
+	Expirer   ReservationExpirer
+	Cache     ProductCache
+	Watches   Watches
+}
+
+// Config tunes the use cases.
+type Config struct {
+	// ReservationTTL is how long a reservation holds stock.
+	ReservationTTL time.Duration
+	// SweepInterval is the pause between expiry sweeps.
+	SweepInterval time.Duration
+	// SweepBatch is how many reservations one sweep transaction expires.
+	SweepBatch int
+}
+
+// Service implements the catalogue's use cases.
+type Service struct {
+	d      Deps
+	cfg    Config
+	logger *slog.Logger
+}
+
+// New returns a Service. Zero Config fields take defaults: 15m TTL, 30s
+// sweep interval and batches of 100.
+func New(d Deps, cfg Config, logger *slog.Logger) *Service {
+	if cfg.ReservationTTL <= 0 {
+		cfg.ReservationTTL = 15 * time.Minute
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = 30 * time.Second
+	}
+	if cfg.SweepBatch <= 0 {
+		cfg.SweepBatch = 100
+	}
+	return &Service{d: d, cfg: cfg, logger: logger}
+}

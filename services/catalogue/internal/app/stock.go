@@ -1,0 +1,139 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
+	"github.com/storefront-go/storefront/services/catalogue/internal/watch"
+)
+
+// maxBatchesPerSweep bounds one sweep; what is left waits for the next.
+const maxBatchesPerSweep = 100
+
+// ReserveStock reserves every item or none. A repeated id with the same
+// items returns the stored reservation; with other items it fails with a
+// domain.ReservationConflictError.
+func (s *Service) ReserveStock(ctx context.Context, id uuid.UUID, items []domain.ReservationItem) (domain.Reservation, error) {
+	sorted, err := domain.NewReservation(id, items)
+	if err != nil {
+		return domain.Reservation{}, err
+	}
+	r, err := s.d.Stock.Reserve(ctx, id, sorted, s.cfg.ReservationTTL)
+	if err != nil {
+		return domain.Reservation{}, err
+	}
+	s.invalidate(r.Items)
+	return r, nil
+}
+
+// ReleaseStock ends a reservation, giving its stock back exactly once.
+func (s *Service) ReleaseStock(ctx context.Context, id uuid.UUID) (domain.Reservation, error) {
+	r, err := s.d.Stock.Release(ctx, id)
+	if err != nil {
+		return domain.Reservation{}, err
+	}
+	s.invalidate(r.Items)
+	return r, nil
+}
+
+// ConfirmReservation hands a reservation to the order placed with it, so
+// that the sweeper no longer expires it; confirming a confirmed reservation
+// returns it unchanged. A reservation that was released or expired first
+// fails with a *domain.ReservationEndedError: its stock went back, and the
+// order cannot be fulfilled from it. One still active past its TTL, not yet
+// swept, still holds its stock and is confirmed. Stock does not change, so
+// no cache entry goes stale.
+func (s *Service) ConfirmReservation(ctx context.Context, id uuid.UUID) (domain.Reservation, error) {
+	r, err := s.d.Confirmer.Confirm(ctx, id)
+	if err != nil {
+		return domain.Reservation{}, err
+	}
+	if err := r.CheckConfirmed(); err != nil {
+		return domain.Reservation{}, err
+	}
+	return r, nil
+}
+
+func (s *Service) invalidate(items []domain.ReservationItem) {
+	for _, it := range items {
+		s.d.Cache.Invalidate(it.ProductID)
+	}
+}
+
+// RunSweeper expires reservations past their TTL every SweepInterval until
+// ctx is done. Several replicas may sweep at once; each reservation is
+// expired by one of them.
+func (s *Service) RunSweeper(ctx context.Context) {
+	ticker := time.NewTicker(s.cfg.SweepInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		n, err := s.SweepOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.logger.WarnContext(ctx, "expire reservations", slog.Any("error", err), slog.Int("expired", n))
+			continue
+		}
+		if n > 0 {
+			s.logger.InfoContext(ctx, "reservations expired", slog.Int("expired", n))
+		}
+	}
+}
+
+// SweepOnce expires reservations past their TTL, batch by batch, and
+// returns how many it expired.
+func (s *Service) SweepOnce(ctx context.Context) (int, error) {
+	total := 0
+	for range maxBatchesPerSweep {
+		n, err := s.d.Expirer.ExpireReservations(ctx, s.cfg.SweepBatch)
+		total += n
+		if err != nil || n < s.cfg.SweepBatch {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// WatchAvailability registers a watcher for ids and returns it with their
+// current stock in request order. The watcher is registered first, so no
+// change is lost between the snapshot and the stream; changes older than
+// the snapshot are skipped by the watcher. Unknown ids fail the call with
+// a domain.NotFoundError naming them.
+func (s *Service) WatchAvailability(ctx context.Context, ids []uuid.UUID) (*watch.Watcher, []domain.Availability, error) {
+	w, err := s.d.Watches.Watch(ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	snap, err := s.d.Products.Availability(ctx, ids)
+	if err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	byID := make(map[uuid.UUID]domain.Availability, len(snap))
+	for _, a := range snap {
+		byID[a.ProductID] = a
+	}
+	ordered := make([]domain.Availability, 0, len(ids))
+	var missing []uuid.UUID
+	for _, id := range ids {
+		a, ok := byID[id]
+		if !ok {
+			missing = append(missing, id)
+			continue
+		}
+		w.Seen(a)
+		ordered = append(ordered, a)
+	}
+	if len(missing) > 0 {
+		w.Close()
+		return nil, nil, domain.ProductNotFound(missing...)
+	}
+	return w, ordered, nil
+}
