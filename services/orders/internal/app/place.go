@@ -1,0 +1,273 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/storefront-go/storefront/services/orders/internal/contract"
+	"github.com/storefront-go/storefront/services/orders/internal/domain"
+)
+
+// PlaceOrder is a request to place an order.
+type PlaceOrder struct {
+	IdempotencyKey string
+	// CustomerID is optional; it defaults to the caller.
+	CustomerID string
+	Items      []domain.Item
+}
+
+// PlaceOrder places an order, exactly once per customer and idempotency
+// key. The first attempt to claim the key does the work; concurrent
+// duplicates wait for it and return its stored response. A key reused with
+// a different request fails with domain.ErrIdempotencyMismatch. An attempt
+// that fails frees the key, so a later retry may succeed.
+func (s *Service) PlaceOrder(ctx context.Context, caller Caller, req PlaceOrder) (domain.Order, error) {
+	customer, err := caller.customerFor(req.CustomerID)
+	if err != nil {
+		return domain.Order{}, err
+	}
+	if req.IdempotencyKey == "" {
+		return domain.Order{}, &domain.ValidationError{Field: "idempotency_key", Description: "must not be empty"}
+	}
+	items, err := domain.NormalizeItems(req.Items)
+	if err != nil {
+		return domain.Order{}, err
+	}
+	hash, err := contract.RequestHash(req.IdempotencyKey, customer, items)
+	if err != nil {
+		return domain.Order{}, err
+	}
+
+	waitCtx, cancel := context.WithTimeout(ctx, s.cfg.DuplicateWait)
+	defer cancel()
+	delay := minDuplicatePoll
+	for {
+		orderID, err := uuid.NewV7()
+		if err != nil {
+			return domain.Order{}, fmt.Errorf("new order id: %w", err)
+		}
+		claim := Claim{
+			CustomerID: customer, Key: req.IdempotencyKey, RequestHash: hash,
+			OrderID: orderID, Lease: s.cfg.ClaimLease, TTL: s.cfg.KeyTTL,
+		}
+		rec, claimed, found, err := s.d.Keys.Claim(ctx, claim)
+		switch {
+		case err != nil:
+			return domain.Order{}, fmt.Errorf("claim idempotency key: %w", err)
+		case claimed:
+			return s.place(ctx, KeyRef{CustomerID: customer, Key: req.IdempotencyKey, OrderID: orderID}, items)
+		case found && !bytes.Equal(rec.RequestHash, hash):
+			return domain.Order{}, domain.ErrIdempotencyMismatch
+		case found && rec.Completed:
+			o, err := contract.DecodePlaceOrderResponse(rec.Response)
+			if err != nil {
+				return domain.Order{}, fmt.Errorf("replay order %s: %w", rec.OrderID, err)
+			}
+			return o, nil
+		}
+		// Another attempt holds the key: wait for it to finish or give up.
+		select {
+		case <-waitCtx.Done():
+			if err := ctx.Err(); err != nil {
+				return domain.Order{}, err
+			}
+			return domain.Order{}, domain.ErrRequestInProgress
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, maxDuplicatePoll)
+	}
+}
+
+// place does the work of the attempt that holds the key: price the items,
+// reserve stock under the order id, commit order, key and event together,
+// then confirm the reservation so that it no longer expires. Every failure
+// frees the key; a failure after the reservation also releases it, with the
+// reservation's TTL as the safety net, unless the order may have been
+// committed after all.
+func (s *Service) place(ctx context.Context, key KeyRef, items []domain.Item) (_ domain.Order, err error) {
+	// The claim is leased; finishing well inside the lease keeps another
+	// attempt from taking over a key that is still being worked on.
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ClaimLease/2)
+	defer cancel()
+	reserved := false
+	defer func() {
+		if err == nil {
+			return
+		}
+		if reserved {
+			s.release(ctx, key.OrderID)
+		}
+		if errors.Is(err, ErrClaimLost) {
+			err = domain.ErrRequestInProgress
+			return
+		}
+		s.abandon(ctx, key)
+	}()
+
+	ids := make([]uuid.UUID, len(items))
+	for i, it := range items {
+		ids[i] = it.ProductID
+	}
+	products, err := s.d.Catalogue.Products(ctx, ids)
+	if err != nil {
+		return domain.Order{}, err
+	}
+	byID := make(map[uuid.UUID]domain.Product, len(products))
+	for _, p := range products {
+		byID[p.ID] = p
+	}
+	o, err := domain.NewOrder(key.OrderID, key.CustomerID, items, byID, s.now())
+	if err != nil {
+		return domain.Order{}, err
+	}
+
+	if err := s.d.Catalogue.Reserve(ctx, o.ID, items); err != nil {
+		// Unless catalogue definitely refused or never got the call, the
+		// reservation may have happened without an answer reaching us:
+		// release it too.
+		var unavailable *domain.CatalogueUnavailableError
+		unsent := errors.As(err, &unavailable) && unavailable.Unsent
+		reserved = !unsent && !errors.Is(err, domain.ErrInsufficientStock) && !errors.Is(err, domain.ErrNotFound)
+		return domain.Order{}, err
+	}
+	reserved = true
+
+	resp, err := contract.EncodePlaceOrderResponse(o)
+	if err != nil {
+		return domain.Order{}, err
+	}
+	if err := s.d.Orders.Create(ctx, o, key, resp); err != nil {
+		err = fmt.Errorf("store order %s: %w", o.ID, err)
+		if errors.Is(err, ErrClaimLost) {
+			// Refused before anything was written: certainly not committed.
+			return domain.Order{}, err
+		}
+		stored, found, readErr := s.committed(ctx, o.ID)
+		switch {
+		case found:
+			// The commit went through but its answer was lost (the
+			// connection dropped during COMMIT, say): the order stands.
+			s.logger.WarnContext(ctx, "order committed although storing it reported an error",
+				slog.String("order_id", o.ID.String()), slog.Any("error", err))
+			o = stored
+		case readErr != nil:
+			// Whether the order exists is unknown. Releasing could leave a
+			// committed order without stock, so the reservation is left to
+			// OrderPlaced, should the order exist, or else to its TTL.
+			reserved = false
+			s.logger.WarnContext(ctx, "cannot tell whether the order was committed; its reservation is left to expire unless the order exists",
+				slog.String("order_id", o.ID.String()), slog.Any("error", readErr))
+			return domain.Order{}, err
+		default:
+			return domain.Order{}, err
+		}
+	}
+	s.confirm(ctx, o.ID)
+	return o, nil
+}
+
+// committed reads the order back after its commit reported an error, which
+// leaves open whether it happened. found reports that it did; err that the
+// read failed too, so it is still unknown.
+func (s *Service) committed(ctx context.Context, id uuid.UUID) (_ domain.Order, found bool, err error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	o, err := s.d.Reader.Get(ctx, id)
+	switch {
+	case err == nil:
+		return o, true, nil
+	case errors.Is(err, domain.ErrNotFound):
+		return domain.Order{}, false, nil
+	default:
+		return domain.Order{}, false, fmt.Errorf("read order %s back: %w", id, err)
+	}
+}
+
+// confirm asks catalogue to confirm a committed order's reservation, so
+// that it is not expired before OrderPlaced reaches catalogue. The order
+// stands whatever happens here: a failure is logged, and catalogue still
+// confirms the reservation when it consumes OrderPlaced. A reservation that
+// had already ended, though, holds no stock for the order any more: that is
+// logged at ERROR and counted, for someone to reconcile.
+func (s *Service) confirm(ctx context.Context, id uuid.UUID) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	err := s.d.Confirmer.Confirm(ctx, id)
+	switch {
+	case err == nil:
+	case errors.Is(err, domain.ErrReservationEnded):
+		s.d.Unconfirmed.Inc()
+		s.logger.ErrorContext(ctx, "reservation of placed order had ended before it was confirmed; its stock is back on sale and the order may be oversold",
+			slog.String("order_id", id.String()), slog.Any("error", err))
+	default:
+		s.logger.WarnContext(ctx, "confirm reservation of placed order; catalogue confirms it when it consumes OrderPlaced",
+			slog.String("order_id", id.String()), slog.Any("error", err))
+	}
+}
+
+// release gives a failed attempt's reservation back, best effort: when it
+// fails the reservation expires by itself.
+func (s *Service) release(ctx context.Context, id uuid.UUID) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := s.d.Catalogue.Release(ctx, id); err != nil {
+		s.logger.WarnContext(ctx, "release reservation of failed order; it will expire",
+			slog.String("order_id", id.String()), slog.Any("error", err))
+	}
+}
+
+// abandon frees the key of a failed attempt. When that fails the claim
+// lapses after its lease.
+func (s *Service) abandon(ctx context.Context, key KeyRef) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := s.d.Keys.Abandon(ctx, key); err != nil {
+		s.logger.WarnContext(ctx, "free idempotency key of failed order; it frees itself after the claim lease",
+			slog.String("order_id", key.OrderID.String()), slog.Any("error", err))
+	}
+}
+
+// RunKeySweeper deletes expired idempotency keys every SweepInterval until
+// ctx is done. Expired keys are already treated as absent; this keeps the
+// table small.
+func (s *Service) RunKeySweeper(ctx context.Context) {
+	ticker := time.NewTicker(s.cfg.SweepInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		n, err := s.SweepKeys(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.logger.WarnContext(ctx, "delete expired idempotency keys", slog.Any("error", err), slog.Int("deleted", n))
+			continue
+		}
+		if n > 0 {
+			s.logger.InfoContext(ctx, "expired idempotency keys deleted", slog.Int("deleted", n))
+		}
+	}
+}
+
+// SweepKeys deletes expired keys batch by batch and returns how many.
+func (s *Service) SweepKeys(ctx context.Context) (int, error) {
+	total := 0
+	for range maxSweepBatchesPerTick {
+		n, err := s.d.Keys.DeleteExpired(ctx, s.cfg.SweepBatch)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < s.cfg.SweepBatch {
+			return total, nil
+		}
+	}
+	return total, nil
+}
