@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/storefront-go/storefront/libs/auth"
+	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
+)
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1 // the command ran and failed (an RPC error, a bad key file)
+	exitUsage = 2 // the command line was wrong
+)
+
+const (
+	defaultAddr    = "localhost:50051"
+	defaultNATSURL = "nats://127.0.0.1:4222"
+	defaultTimeout = 30 * time.Second
+)
+
+const usageText = `storefrontctl talks to a Storefront catalogue over gRPC.
+It also lists and re-drives the dead letters of the NATS JetStream consumers.
+
+Usage:
+  storefrontctl [flags] <command> [command flags] [args]
+
+Commands:
+  products list     [--category ID] [--page-size N] [--page-token T]
+  products get      PRODUCT_ID
+  products search   [--category ID] [--min-price P] [--max-price P]
+                    [--page-size N] [--page-token T] [QUERY...]
+  products create   --sku SKU --name NAME --category ID --price 19.99
+                    [--currency EUR] [--stock N] [--description D] [--image URL]...
+  stock reserve     [--id RESERVATION_ID] PRODUCT_ID=QTY...
+  stock release     RESERVATION_ID
+  stock watch       PRODUCT_ID...
+  seed              [--products N] [--concurrency N] [--skip-unimplemented]
+  token             --sub SUBJECT [--role ROLE]... [--scope S] [--ttl 1h] [--key FILE]
+  keygen            --private FILE --jwks FILE [--kid KID] [--force]
+  deadletters list  [--consumer DURABLE] [--limit N]
+  deadletters redrive SEQ... | --all [--consumer DURABLE]
+
+Flags (accepted before or after the command):
+  --addr ADDR       catalogue gRPC address (default $STOREFRONT_ADDR or localhost:50051)
+  --nats URL        NATS server for deadletters (default $STOREFRONT_NATS_URL or
+                    nats://127.0.0.1:4222)
+  --token TOKEN     bearer token for writes (default $STOREFRONT_TOKEN)
+  --json            print responses as protojson (streams: one message per line);
+                    deadletters print one JSON object per line
+  --timeout D       deadline per call (default 30s); streams (list, watch) have
+                    none unless --timeout is given
+
+Dead letters (stream DEADLETTER, subjects deadletter.<durable>):
+  list prints, oldest first, each dead letter's stream sequence, when it was
+  dead-lettered, the consumer, the original subject, the event id, the number
+  of deliveries and the reason. redrive publishes a dead letter again to its
+  original subject with its original headers and event id (Storefront-Event-Id;
+  Nats-Msg-Id becomes <event id>:redrive:<seq>), waits for the stream to store
+  it, then deletes it from DEADLETTER. Every consumer of that subject receives
+  it; those that already handled the event skip it through their inbox, as
+  long as it keeps the event (7 days by default).
+
+Errors print "error: <grpc code>: <message>" to stderr and exit 1; a wrong
+command line exits 2. redrive goes on past a dead letter it cannot re-drive,
+which stays in DEADLETTER, and prints one error line for each.
+`
+
+// usageError is a mistake in the command line; it exits with exitUsage.
+// reported means the flag package already printed it.
+type usageError struct {
+	msg      string
+	reported bool
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// globalOptions are the flags every RPC command accepts.
+type globalOptions struct {
+	addr       string
+	natsURL    string
+	token      string
+	json       bool
+	timeout    time.Duration
+	timeoutSet bool
+}
+
+// cli runs one command line. Output goes only to stdout and stderr, so
+// tests can capture it; main is the only code that touches os.Stdout.
+type cli struct {
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	opts   globalOptions
+}
+
+// run executes args and returns the process exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	c := &cli{stdout: stdout, stderr: stderr, getenv: getenv}
+	c.opts = globalOptions{addr: defaultAddr, natsURL: defaultNATSURL, timeout: defaultTimeout}
+	if addr := getenv("STOREFRONT_ADDR"); addr != "" {
+		c.opts.addr = addr
+	}
+	if url := getenv("STOREFRONT_NATS_URL"); url != "" {
+		c.opts.natsURL = url
+	}
+	err := c.dispatch(ctx, args)
+	var uerr *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &uerr):
+		if !uerr.reported {
+			p := &printer{w: stderr}
+			p.printf("error: %s\nRun 'storefrontctl help' for usage.\n", uerr.msg)
+		}
+		return exitUsage
+	default:
+		writeError(stderr, err)
+		return exitError
+	}
+}
+
+func (c *cli) dispatch(ctx context.Context, args []string) error {
+	fs := c.flagSet("storefrontctl", "")
+	fs.Usage = func() { c.printUsage(c.stderr) }
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c.finishFlags(fs)
+	args = fs.Args()
+	if len(args) == 0 {
+		c.printUsage(c.stderr)
+		return &usageError{msg: "no command", reported: true}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "products":
+		return c.products(ctx, rest)
+	case "stock":
+		return c.stock(ctx, rest)
+	case "seed":
+		return c.seed(ctx, rest)
+	case "token":
+		return c.token(rest)
+	case "keygen":
+		return c.keygen(rest)
+	case "deadletters":
+		return c.deadLetters(ctx, rest)
+	case "help", "-h", "--help":
+		c.printUsage(c.stdout)
+		return nil
+	default:
+		return usagef("unknown command %q", cmd)
+	}
+}
+
+func (c *cli) printUsage(w io.Writer) {
+	p := &printer{w: w}
+	p.printf("%s", usageText)
+}
+
+// flagSet returns a flag set for one command with the global flags
+// registered on it. Their defaults are the values parsed so far, so global
+// flags given before the command survive.
+func (c *cli) flagSet(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.StringVar(&c.opts.addr, "addr", c.opts.addr, "catalogue gRPC `address`")
+	fs.StringVar(&c.opts.natsURL, "nats", c.opts.natsURL, "NATS server `URL` for deadletters ($STOREFRONT_NATS_URL sets the default)")
+	fs.StringVar(&c.opts.token, "token", c.opts.token, "bearer `token` (default $STOREFRONT_TOKEN)")
+	fs.BoolVar(&c.opts.json, "json", c.opts.json, "print responses as protojson")
+	fs.DurationVar(&c.opts.timeout, "timeout", c.opts.timeout, "deadline per call")
+	if usage != "" {
+		fs.Usage = func() {
+			p := &printer{w: c.stderr}
+			p.printf("Usage: storefrontctl %s\n\nFlags:\n", usage)
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// finishFlags records what parsing fs changed in the global options.
+func (c *cli) finishFlags(fs *flag.FlagSet) {
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "timeout" {
+			c.opts.timeoutSet = true
+		}
+	})
+}
+
+// parseFlags parses args into fs. Flag errors have been printed by the
+// flag package with the usage, so they come back as reported usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return err
+	default:
+		return &usageError{msg: err.Error(), reported: true}
+	}
+}
+
+// parseCommand parses a leaf command's flags, which may come before or
+// after its positional arguments, and returns the positional arguments.
+func (c *cli) parseCommand(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	// Each round consumes at least one argument, so this ends.
+	for range len(args) + 1 {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+	c.finishFlags(fs)
+	return positional, nil
+}
+
+// unary dials the catalogue, makes one call within --timeout and prints the
+// response: protojson with --json, else through text.
+func unary[R proto.Message](ctx context.Context, c *cli, call func(context.Context, cataloguev1.CatalogueServiceClient) (R, error), text func(*printer, R)) error {
+	client, closeConn, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer closeConn()
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	resp, err := call(ctx, client)
+	if err != nil {
+		return err
+	}
+	p := &printer{w: c.stdout}
+	if c.opts.json {
+		p.message(resp, false)
+	} else {
+		text(p, resp)
+	}
+	return p.err
+}
+
+// dial connects to the catalogue. The connection is lazy: errors show up
+// on the first call, with their gRPC code.
+func (c *cli) dial() (cataloguev1.CatalogueServiceClient, func(), error) {
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	token := c.opts.token
+	if token == "" {
+		token = strings.TrimSpace(c.getenv("STOREFRONT_TOKEN"))
+	}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(auth.BearerToken(token)))
+	}
+	conn, err := grpc.NewClient(c.opts.addr, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to %s: %w", c.opts.addr, err)
+	}
+	return cataloguev1.NewCatalogueServiceClient(conn), func() { _ = conn.Close() }, nil
+}
+
+// callContext bounds one unary call by --timeout.
+func (c *cli) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.opts.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.opts.timeout)
+}
+
+// streamContext bounds a stream by --timeout only when it was given:
+// a watch is meant to run until interrupted.
+func (c *cli) streamContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if !c.opts.timeoutSet || c.opts.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.opts.timeout)
+}
