@@ -1,0 +1,117 @@
+# Storefront developer workflows. `make help` lists the targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+GO ?= go
+# Packages of every module in the workspace (go.work). The e2e suite runs
+# separately, against the built service images.
+PKGS := ./libs/... ./services/catalogue/... ./services/orders/... ./services/analytics/... ./tools/...
+E2E_PKGS := ./e2e/...
+# protovalidate's validate.proto is taken from this Go module, not vendored.
+PROTOVALIDATE_MODULE := github.com/bufbuild/protovalidate
+PROTOVALIDATE_VERSION := v1.2.2
+PROTO_DEPS := .cache/protodeps
+IMAGES_ENV := .cache/images.env
+GO_TEST_FLAGS ?=
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(PROTO_DEPS)/buf/validate/validate.proto:
+	@dir="$$($(GO) mod download -json $(PROTOVALIDATE_MODULE)@$(PROTOVALIDATE_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p')"; \
+	test -n "$$dir" || { echo "cannot locate $(PROTOVALIDATE_MODULE)@$(PROTOVALIDATE_VERSION) in the module cache" >&2; exit 1; }; \
+	rm -rf $(PROTO_DEPS) && mkdir -p $(PROTO_DEPS) && cp -R "$$dir/proto/protovalidate/buf" $(PROTO_DEPS)/ && chmod -R u+w $(PROTO_DEPS)
+
+.PHONY: proto-deps
+proto-deps: $(PROTO_DEPS)/buf/validate/validate.proto ## Copy validate.proto from the Go module cache
+
+.PHONY: generate
+generate: proto-deps ## Regenerate libs/gen from proto/ (go tool only)
+	rm -rf libs/gen
+	$(GO) tool buf generate proto
+
+.PHONY: check-generate
+check-generate: proto-deps ## Fail when libs/gen is stale
+	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	$(GO) tool buf generate proto -o "$$tmp"; \
+	if ! diff -r "$$tmp/libs/gen" libs/gen >/dev/null; then \
+		diff -r "$$tmp/libs/gen" libs/gen | head -40 >&2; \
+		echo "libs/gen is stale: run 'make generate' and commit the result" >&2; exit 1; \
+	fi; echo "generated code is up to date"
+
+.PHONY: breaking
+breaking: proto-deps ## buf breaking against main (or the last release tag)
+	@base="$$(git describe --tags --abbrev=0 --match 'v*' 2>/dev/null || true)"; \
+	if [ -z "$$base" ] && git rev-parse -q --verify main >/dev/null; then base=main; fi; \
+	if [ -z "$$base" ]; then echo "breaking: no main branch or release tag to compare with; skipped"; exit 0; fi; \
+	if ! git cat-file -e "$$base:proto/buf.yaml" 2>/dev/null; then echo "breaking: $$base has no proto/ yet; skipped"; exit 0; fi; \
+	tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	git archive "$$base" proto buf.work.yaml | tar -x -C "$$tmp"; \
+	mkdir -p "$$tmp/.cache" && cp -R $(PROTO_DEPS) "$$tmp/.cache/"; \
+	buf="$$($(GO) tool -n buf)"; (cd "$$tmp" && "$$buf" build proto -o base.binpb); \
+	$(GO) tool buf breaking proto --exclude-imports --against "$$tmp/base.binpb"; \
+	echo "breaking: no breaking changes against $$base"
+
+.PHONY: lint
+lint: proto-deps ## buf lint, gofmt and golangci-lint
+	$(GO) tool buf lint proto
+	@out="$$(gofmt -l libs services e2e tools)"; if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
+	$(GO) tool golangci-lint run $(PKGS) $(E2E_PKGS)
+
+.PHONY: test-unit
+test-unit: ## Unit tests: -short, race detector, no Docker
+	$(GO) test -short -race -count=1 $(GO_TEST_FLAGS) $(PKGS) $(E2E_PKGS)
+
+.PHONY: images-deps
+images-deps: ## Build local Postgres and NATS images when the public ones can't be had
+	bash tools/images/ensure-deps.sh
+
+.PHONY: test-integration
+test-integration: images-deps ## Integration tests on real Postgres and NATS (testcontainers)
+	set -a; . ./$(IMAGES_ENV); set +a; \
+	$(GO) test -count=1 -timeout 20m $(GO_TEST_FLAGS) $(PKGS)
+
+.PHONY: test-e2e
+test-e2e: images-deps images ## End-to-end suite: Postgres, NATS and the service images via testcontainers
+	set -a; . ./$(IMAGES_ENV); set +a; \
+	$(GO) test -count=1 -timeout 15m $(GO_TEST_FLAGS) $(E2E_PKGS)
+
+.PHONY: test
+test: lint check-generate breaking test-unit test-integration test-e2e ## What CI runs: lint, contracts, unit, integration and end-to-end tests
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 20s)
+	$(GO) test ./libs/consumer -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $${FUZZTIME:-20s}
+	$(GO) test ./libs/interceptor -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $${FUZZTIME:-20s}
+
+.PHONY: clean
+clean: ## Remove build caches of this repo (.cache, bin)
+	rm -rf .cache bin
+
+# --- Images and local stack ---
+# Service images are FROM scratch around a binary built on the host, so no
+# registry is needed; deploy/compose/stack.sh runs the compose stack.
+
+.PHONY: images
+images: ## Build the service images storefront/<svc>:dev (no registry needed)
+	bash tools/images/services.sh
+
+.PHONY: up
+up: ## Start Postgres, NATS and the services; wait until healthy, seed demo data, print endpoints
+	bash deploy/compose/stack.sh up
+
+.PHONY: down
+down: ## Stop and remove the local stack (keeps its data volumes)
+	bash deploy/compose/stack.sh down
+
+.PHONY: down-volumes
+down-volumes: ## Stop and remove the local stack and its data volumes
+	bash deploy/compose/stack.sh down-volumes
+
+.PHONY: seed
+seed: ## Seed demo products into the running stack (idempotent)
+	bash deploy/compose/stack.sh seed
