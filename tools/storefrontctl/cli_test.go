@@ -549,7 +549,7 @@ func TestWatchEndsCleanlyAtTimeout(t *testing.T) {
 	t.Parallel()
 	addr := startServer(t, &fakeCatalogue{})
 	// The server keeps the stream open; --timeout ends it, and that is success.
-	got := runCLI(t, nil, "--addr", addr, "stock", "watch", "--timeout", "300ms", holdID)
+	got := runCLI(t, nil, "--addr", addr, "stock", "watch", "--timeout", "1s", holdID)
 	if got.code != exitOK || got.stderr != "" {
 		t.Fatalf("exit %d, stderr %q; want 0 and no stderr", got.code, got.stderr)
 	}
