@@ -76,6 +76,23 @@ cleanup_rootfs() {
 	rm -rf --one-file-system "$dir"
 }
 
+# install_debootstrap installs Debian's debootstrap package when it is
+# missing; a fresh machine reaches Debian's mirror but has no registry.
+install_debootstrap() {
+	command -v debootstrap >/dev/null && return 0
+	command -v apt-get >/dev/null ||
+		die "debootstrap not found and there is no apt-get to install it with"
+	log "installing debootstrap with apt-get"
+	{
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap
+	} >"$cache/apt-get.log" 2>&1 || {
+		tail -n 20 "$cache/apt-get.log" >&2
+		die "apt-get install debootstrap failed"
+	}
+	command -v debootstrap >/dev/null || die "debootstrap still not found after apt-get install"
+}
+
 command -v docker >/dev/null || die "docker not found"
 
 mirror="$(debian_mirror)"
@@ -101,8 +118,7 @@ trap 'cleanup_rootfs "$work/rootfs"; rm -rf "$work"' EXIT
 
 if [ "${FORCE:-0}" = 1 ] || [ ! -s "$rootfs_tar" ]; then
 	if [ "${FORCE:-0}" = 1 ] || [ ! -s "$base_tar" ]; then
-		command -v debootstrap >/dev/null ||
-			die "debootstrap not found; run: apt-get install -y debootstrap"
+		install_debootstrap
 		log "debootstrap $SUITE with $PACKAGES from $mirror (takes a few minutes)"
 		debootstrap --variant=minbase --include="$PACKAGES" \
 			"$SUITE" "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
