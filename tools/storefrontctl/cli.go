@@ -25,12 +25,13 @@ const (
 )
 
 const (
-	defaultAddr    = "localhost:50051"
-	defaultNATSURL = "nats://127.0.0.1:4222"
-	defaultTimeout = 30 * time.Second
+	defaultAddr       = "localhost:50051"
+	defaultOrdersAddr = "localhost:50052"
+	defaultNATSURL    = "nats://127.0.0.1:4222"
+	defaultTimeout    = 30 * time.Second
 )
 
-const usageText = `storefrontctl talks to a Storefront catalogue over gRPC.
+const usageText = `storefrontctl talks to the Storefront catalogue and orders services over gRPC.
 It also lists and re-drives the dead letters of the NATS JetStream consumers.
 
 Usage:
@@ -46,6 +47,10 @@ Commands:
   stock reserve     [--id RESERVATION_ID] PRODUCT_ID=QTY...
   stock release     RESERVATION_ID
   stock watch       PRODUCT_ID...
+  orders place      [--key KEY] [--customer ID] PRODUCT_ID=QTY...
+  orders get        ORDER_ID
+  orders list       [--customer ID] [--page-size N] [--page-token T]
+  orders cancel     [--reason TEXT] ORDER_ID
   seed              [--products N] [--concurrency N] [--skip-unimplemented]
   token             --sub SUBJECT [--role ROLE]... [--scope S] [--ttl 1h] [--key FILE]
   keygen            --private FILE --jwks FILE [--kid KID] [--force]
@@ -54,9 +59,12 @@ Commands:
 
 Flags (accepted before or after the command):
   --addr ADDR       catalogue gRPC address (default $STOREFRONT_ADDR or localhost:50051)
+  --orders-addr ADDR  orders gRPC address (default $STOREFRONT_ORDERS_ADDR or
+                    localhost:50052)
   --nats URL        NATS server for deadletters (default $STOREFRONT_NATS_URL or
                     nats://127.0.0.1:4222)
-  --token TOKEN     bearer token for writes (default $STOREFRONT_TOKEN)
+  --token TOKEN     bearer token for writes and orders (default $STOREFRONT_TOKEN;
+                    mint a dev one with: token --sub alice --role customer)
   --json            print responses as protojson (streams: one message per line);
                     deadletters print one JSON object per line
   --timeout D       deadline per call (default 30s); streams (list, watch) have
@@ -93,6 +101,7 @@ func usagef(format string, args ...any) error {
 // globalOptions are the flags every RPC command accepts.
 type globalOptions struct {
 	addr       string
+	ordersAddr string
 	natsURL    string
 	token      string
 	json       bool
@@ -112,9 +121,12 @@ type cli struct {
 // run executes args and returns the process exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	c := &cli{stdout: stdout, stderr: stderr, getenv: getenv}
-	c.opts = globalOptions{addr: defaultAddr, natsURL: defaultNATSURL, timeout: defaultTimeout}
+	c.opts = globalOptions{addr: defaultAddr, ordersAddr: defaultOrdersAddr, natsURL: defaultNATSURL, timeout: defaultTimeout}
 	if addr := getenv("STOREFRONT_ADDR"); addr != "" {
 		c.opts.addr = addr
+	}
+	if addr := getenv("STOREFRONT_ORDERS_ADDR"); addr != "" {
+		c.opts.ordersAddr = addr
 	}
 	if url := getenv("STOREFRONT_NATS_URL"); url != "" {
 		c.opts.natsURL = url
@@ -154,6 +166,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.products(ctx, rest)
 	case "stock":
 		return c.stock(ctx, rest)
+	case "orders":
+		return c.orders(ctx, rest)
 	case "seed":
 		return c.seed(ctx, rest)
 	case "token":
@@ -182,6 +196,7 @@ func (c *cli) flagSet(name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.StringVar(&c.opts.addr, "addr", c.opts.addr, "catalogue gRPC `address`")
+	fs.StringVar(&c.opts.ordersAddr, "orders-addr", c.opts.ordersAddr, "orders gRPC `address` ($STOREFRONT_ORDERS_ADDR sets the default)")
 	fs.StringVar(&c.opts.natsURL, "nats", c.opts.natsURL, "NATS server `URL` for deadletters ($STOREFRONT_NATS_URL sets the default)")
 	fs.StringVar(&c.opts.token, "token", c.opts.token, "bearer `token` (default $STOREFRONT_TOKEN)")
 	fs.BoolVar(&c.opts.json, "json", c.opts.json, "print responses as protojson")
@@ -240,14 +255,21 @@ func (c *cli) parseCommand(fs *flag.FlagSet, args []string) ([]string, error) {
 // unary dials the catalogue, makes one call within --timeout and prints the
 // response: protojson with --json, else through text.
 func unary[R proto.Message](ctx context.Context, c *cli, call func(context.Context, cataloguev1.CatalogueServiceClient) (R, error), text func(*printer, R)) error {
-	client, closeConn, err := c.dial()
+	return unaryAt(ctx, c, c.opts.addr, func(conn grpc.ClientConnInterface) cataloguev1.CatalogueServiceClient {
+		return cataloguev1.NewCatalogueServiceClient(conn)
+	}, call, text)
+}
+
+// unaryAt is unary for the service at addr, whose client newClient makes.
+func unaryAt[C any, R proto.Message](ctx context.Context, c *cli, addr string, newClient func(grpc.ClientConnInterface) C, call func(context.Context, C) (R, error), text func(*printer, R)) error {
+	conn, err := c.connect(addr)
 	if err != nil {
 		return err
 	}
-	defer closeConn()
+	defer func() { _ = conn.Close() }()
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
-	resp, err := call(ctx, client)
+	resp, err := call(ctx, newClient(conn))
 	if err != nil {
 		return err
 	}
@@ -263,6 +285,16 @@ func unary[R proto.Message](ctx context.Context, c *cli, call func(context.Conte
 // dial connects to the catalogue. The connection is lazy: errors show up
 // on the first call, with their gRPC code.
 func (c *cli) dial() (cataloguev1.CatalogueServiceClient, func(), error) {
+	conn, err := c.connect(c.opts.addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cataloguev1.NewCatalogueServiceClient(conn), func() { _ = conn.Close() }, nil
+}
+
+// connect makes a lazy client connection to addr that sends the bearer
+// token of --token or $STOREFRONT_TOKEN, if any.
+func (c *cli) connect(addr string) (*grpc.ClientConn, error) {
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	token := c.opts.token
 	if token == "" {
@@ -271,11 +303,11 @@ func (c *cli) dial() (cataloguev1.CatalogueServiceClient, func(), error) {
 	if token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(auth.BearerToken(token)))
 	}
-	conn, err := grpc.NewClient(c.opts.addr, opts...)
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to %s: %w", c.opts.addr, err)
+		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
-	return cataloguev1.NewCatalogueServiceClient(conn), func() { _ = conn.Close() }, nil
+	return conn, nil
 }
 
 // callContext bounds one unary call by --timeout.

@@ -199,14 +199,23 @@ func (f *fakeCatalogue) WatchAvailability(req *cataloguev1.WatchAvailabilityRequ
 // port and returns its address.
 func startServer(t *testing.T, svc cataloguev1.CatalogueServiceServer) string {
 	t.Helper()
+	return serve(t, func(srv *grpc.Server) {
+		if svc != nil {
+			cataloguev1.RegisterCatalogueServiceServer(srv, svc)
+		}
+	})
+}
+
+// serve starts a loopback gRPC server with what register adds and returns
+// its address; the test's cleanup stops it.
+func serve(t *testing.T, register func(*grpc.Server)) string {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	if svc != nil {
-		cataloguev1.RegisterCatalogueServiceServer(srv, svc)
-	}
+	register(srv)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -520,7 +529,7 @@ func TestErrors(t *testing.T) {
 			args:     nil,
 			wantCode: exitUsage,
 			// The usage text follows.
-			wantStderr: "storefrontctl talks to a Storefront catalogue over gRPC.\n",
+			wantStderr: "storefrontctl talks to the Storefront catalogue and orders services over gRPC.\n",
 			wantPrefix: true,
 		},
 	}

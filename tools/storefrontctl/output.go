@@ -158,12 +158,16 @@ func formatMoney(m *cataloguev1.Money) string {
 	if m == nil {
 		return "-"
 	}
-	a := m.GetAmountMinor()
+	return formatMinor(m.GetAmountMinor(), m.GetCurrencyCode())
+}
+
+// formatMinor prints an amount in minor units with two decimals.
+func formatMinor(a int64, currency string) string {
 	sign := ""
 	if a < 0 {
 		sign, a = "-", -a
 	}
-	return fmt.Sprintf("%s%d.%02d %s", sign, a/100, a%100, m.GetCurrencyCode())
+	return fmt.Sprintf("%s%d.%02d %s", sign, a/100, a%100, currency)
 }
 
 // parseMoney reads a non-negative decimal price with at most two decimals

@@ -43,7 +43,7 @@ func (c *cli) stockReserve(ctx context.Context, args []string) error {
 	}
 	items := make([]*cataloguev1.ReservationItem, 0, len(rest))
 	for _, arg := range rest {
-		item, err := parseItem(arg)
+		item, err := parseItem("stock reserve", arg)
 		if err != nil {
 			return err
 		}
@@ -62,15 +62,15 @@ func (c *cli) stockReserve(ctx context.Context, args []string) error {
 	}, func(p *printer, r *cataloguev1.ReserveStockResponse) { p.reservation(r.GetReservation()) })
 }
 
-// parseItem reads PRODUCT_ID=QTY.
-func parseItem(arg string) (*cataloguev1.ReservationItem, error) {
+// parseItem reads PRODUCT_ID=QTY for command cmd.
+func parseItem(cmd, arg string) (*cataloguev1.ReservationItem, error) {
 	id, qty, ok := strings.Cut(arg, "=")
 	if !ok || id == "" {
-		return nil, usagef("stock reserve: %q: want PRODUCT_ID=QTY", arg)
+		return nil, usagef("%s: %q: want PRODUCT_ID=QTY", cmd, arg)
 	}
 	n, err := strconv.ParseInt(qty, 10, 32)
 	if err != nil || n <= 0 {
-		return nil, usagef("stock reserve: %q: quantity must be a positive integer", arg)
+		return nil, usagef("%s: %q: quantity must be a positive integer", cmd, arg)
 	}
 	return &cataloguev1.ReservationItem{ProductId: id, Quantity: int32(n)}, nil
 }
