@@ -378,6 +378,19 @@ func TestRequeueRedrivesParkedRow(t *testing.T) {
 		t.Fatalf("row before requeue = %+v, want parked after %d attempts", got, maxAttempts)
 	}
 
+	// Operators see it, with the reason.
+	list, err := outbox.ListParked(t.Context(), pool, 10)
+	if err != nil {
+		t.Fatalf("list parked: %v", err)
+	}
+	if len(list) != 1 || list[0].ID != id || list[0].Subject != subject || list[0].Attempts != maxAttempts ||
+		list[0].EventType != "orders.v1.OrderPlaced" || list[0].LastError == "" || list[0].DeadAt.IsZero() {
+		t.Fatalf("parked list = %+v, want the one row for %s with its attempts, type and error", list, subject)
+	}
+	if _, err := outbox.ListParked(t.Context(), pool, 0); err == nil {
+		t.Error("list parked with limit 0: no error")
+	}
+
 	stream := createStream(t, js, broker.StreamSpec{Name: strings.ToUpper(prefix), Subjects: []string{prefix + ".>"}})
 	n, err := relay.Requeue(t.Context(), id, uuid.New())
 	if err != nil {
@@ -389,6 +402,9 @@ func TestRequeueRedrivesParkedRow(t *testing.T) {
 	got := readRow(t, pool, id)
 	if got.Parked || got.Published || got.Attempts != 0 {
 		t.Errorf("row after requeue = %+v, want pending with attempts reset", got)
+	}
+	if list, err := outbox.ListParked(t.Context(), pool, 10); err != nil || len(list) != 0 {
+		t.Errorf("parked list after requeue = %+v, %v; want empty", list, err)
 	}
 
 	if err := relay.Flush(t.Context()); err != nil {
@@ -428,6 +444,9 @@ func TestRequeueRedrivesParkedRow(t *testing.T) {
 		if err != nil || n != 0 {
 			t.Errorf("requeue %s = %d, %v; want 0, nil", tc.name, n, err)
 		}
+	}
+	if n, err := outbox.RequeueAll(t.Context(), pool); err != nil || n != 0 {
+		t.Errorf("requeue all with nothing parked = %d, %v; want 0, nil", n, err)
 	}
 	if got := readRow(t, pool, id); !got.Published {
 		t.Errorf("row after requeueing it again = %+v, want still published", got)

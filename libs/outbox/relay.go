@@ -172,24 +172,9 @@ func (r *Relay) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Requeue returns parked rows to the queue with their attempts reset, for
-// an operator to re-drive them once the cause is fixed (the stream created,
-// its limits raised), and returns how many it requeued. Ids of rows that
-// are not parked are ignored; no ids requeue nothing. last_error is kept
-// until the next failure so the cause stays visible.
+// Requeue returns parked rows to the queue; see the package-level Requeue.
 func (r *Relay) Requeue(ctx context.Context, ids ...uuid.UUID) (int64, error) {
-	if len(ids) == 0 {
-		return 0, nil
-	}
-	tag, err := r.pool.Exec(ctx,
-		`UPDATE outbox_events
-		    SET dead_at = NULL, attempts = 0, next_attempt_at = NULL
-		  WHERE id = ANY($1) AND dead_at IS NOT NULL AND published_at IS NULL`,
-		ids)
-	if err != nil {
-		return 0, fmt.Errorf("requeue %d parked outbox events: %w", len(ids), err)
-	}
-	return tag.RowsAffected(), nil
+	return Requeue(ctx, r.pool, ids...)
 }
 
 // row is one claimed outbox event.

@@ -32,7 +32,8 @@ const (
 )
 
 const usageText = `storefrontctl talks to the Storefront catalogue and orders services over gRPC.
-It also lists and re-drives the dead letters of the NATS JetStream consumers.
+It also lists and re-drives the dead letters of the NATS JetStream consumers
+and the events a service's outbox relay parked.
 
 Usage:
   storefrontctl [flags] <command> [command flags] [args]
@@ -56,6 +57,8 @@ Commands:
   keygen            --private FILE --jwks FILE [--kid KID] [--force]
   deadletters list  [--consumer DURABLE] [--limit N]
   deadletters redrive SEQ... | --all [--consumer DURABLE]
+  outbox parked     [--limit N]
+  outbox requeue    ID... | --all
 
 Flags (accepted before or after the command):
   --addr ADDR       catalogue gRPC address (default $STOREFRONT_ADDR or localhost:50051)
@@ -63,10 +66,12 @@ Flags (accepted before or after the command):
                     localhost:50052)
   --nats URL        NATS server for deadletters (default $STOREFRONT_NATS_URL or
                     nats://127.0.0.1:4222)
+  --database-url URL  a service's Postgres, for outbox (default
+                    $STOREFRONT_DATABASE_URL)
   --token TOKEN     bearer token for writes and orders (default $STOREFRONT_TOKEN;
                     mint a dev one with: token --sub alice --role customer)
   --json            print responses as protojson (streams: one message per line);
-                    deadletters print one JSON object per line
+                    deadletters and outbox print one JSON object per line
   --timeout D       deadline per call (default 30s); streams (list, watch) have
                     none unless --timeout is given
 
@@ -79,6 +84,12 @@ Dead letters (stream DEADLETTER, subjects deadletter.<durable>):
   it, then deletes it from DEADLETTER. Every consumer of that subject receives
   it; those that already handled the event skip it through their inbox, as
   long as it keeps the event (7 days by default).
+
+Parked outbox events (outbox_events rows with dead_at set):
+  a service's relay parks an event after OUTBOX_MAX_ATTEMPTS failures of its
+  own (no stream for its subject, too large). parked lists them, oldest first,
+  with the last error; requeue makes them pending again, attempts reset, once
+  the cause is fixed, and the relay publishes them on its next poll.
 
 Errors print "error: <grpc code>: <message>" to stderr and exit 1; a wrong
 command line exits 2. redrive goes on past a dead letter it cannot re-drive,
@@ -100,13 +111,14 @@ func usagef(format string, args ...any) error {
 
 // globalOptions are the flags every RPC command accepts.
 type globalOptions struct {
-	addr       string
-	ordersAddr string
-	natsURL    string
-	token      string
-	json       bool
-	timeout    time.Duration
-	timeoutSet bool
+	addr        string
+	ordersAddr  string
+	natsURL     string
+	databaseURL string
+	token       string
+	json        bool
+	timeout     time.Duration
+	timeoutSet  bool
 }
 
 // cli runs one command line. Output goes only to stdout and stderr, so
@@ -131,6 +143,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if url := getenv("STOREFRONT_NATS_URL"); url != "" {
 		c.opts.natsURL = url
 	}
+	c.opts.databaseURL = getenv("STOREFRONT_DATABASE_URL")
 	err := c.dispatch(ctx, args)
 	var uerr *usageError
 	switch {
@@ -176,6 +189,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.keygen(rest)
 	case "deadletters":
 		return c.deadLetters(ctx, rest)
+	case "outbox":
+		return c.outbox(ctx, rest)
 	case "help", "-h", "--help":
 		c.printUsage(c.stdout)
 		return nil
@@ -198,6 +213,7 @@ func (c *cli) flagSet(name, usage string) *flag.FlagSet {
 	fs.StringVar(&c.opts.addr, "addr", c.opts.addr, "catalogue gRPC `address`")
 	fs.StringVar(&c.opts.ordersAddr, "orders-addr", c.opts.ordersAddr, "orders gRPC `address` ($STOREFRONT_ORDERS_ADDR sets the default)")
 	fs.StringVar(&c.opts.natsURL, "nats", c.opts.natsURL, "NATS server `URL` for deadletters ($STOREFRONT_NATS_URL sets the default)")
+	fs.StringVar(&c.opts.databaseURL, "database-url", c.opts.databaseURL, "a service's Postgres `URL` for outbox ($STOREFRONT_DATABASE_URL sets the default)")
 	fs.StringVar(&c.opts.token, "token", c.opts.token, "bearer `token` (default $STOREFRONT_TOKEN)")
 	fs.BoolVar(&c.opts.json, "json", c.opts.json, "print responses as protojson")
 	fs.DurationVar(&c.opts.timeout, "timeout", c.opts.timeout, "deadline per call")
