@@ -64,7 +64,9 @@ type CatalogueServiceClient interface {
 	// original result.
 	ReserveStock(ctx context.Context, in *ReserveStockRequest, opts ...grpc.CallOption) (*ReserveStockResponse, error)
 	// ConfirmReservation marks an active reservation as owned by a placed order,
-	// so it no longer expires. Confirming a confirmed reservation is a no-op.
+	// so it no longer expires. Confirming a confirmed reservation is a no-op. An
+	// expired reservation is reinstated (its stock taken again) when every item
+	// still has enough; otherwise, as for a released one, FAILED_PRECONDITION.
 	ConfirmReservation(ctx context.Context, in *ConfirmReservationRequest, opts ...grpc.CallOption) (*ConfirmReservationResponse, error)
 	// ReleaseStock gives a reservation's stock back, exactly once.
 	ReleaseStock(ctx context.Context, in *ReleaseStockRequest, opts ...grpc.CallOption) (*ReleaseStockResponse, error)
@@ -258,7 +260,9 @@ type CatalogueServiceServer interface {
 	// original result.
 	ReserveStock(context.Context, *ReserveStockRequest) (*ReserveStockResponse, error)
 	// ConfirmReservation marks an active reservation as owned by a placed order,
-	// so it no longer expires. Confirming a confirmed reservation is a no-op.
+	// so it no longer expires. Confirming a confirmed reservation is a no-op. An
+	// expired reservation is reinstated (its stock taken again) when every item
+	// still has enough; otherwise, as for a released one, FAILED_PRECONDITION.
 	ConfirmReservation(context.Context, *ConfirmReservationRequest) (*ConfirmReservationResponse, error)
 	// ReleaseStock gives a reservation's stock back, exactly once.
 	ReleaseStock(context.Context, *ReleaseStockRequest) (*ReleaseStockResponse, error)

@@ -248,10 +248,11 @@ type StockChange struct {
 
 // Reasons for a stock change, as carried by catalogue.v1.StockChanged.
 const (
-	ReasonReserve = "reserve"
-	ReasonRelease = "release"
-	ReasonExpire  = "expire"
-	ReasonAdjust  = "adjust"
+	ReasonReserve   = "reserve"
+	ReasonRelease   = "release"
+	ReasonExpire    = "expire"
+	ReasonAdjust    = "adjust"
+	ReasonReinstate = "reinstate"
 )
 
 // Availability is a product's stock as of a point in its change history.

@@ -19,7 +19,9 @@ type ReservationStatus int
 // a Confirmed reservation holds its stock past the TTL. Either ends Released
 // (by the caller, or because the order was cancelled); only an Active one
 // ends Expired (by the sweeper, after its TTL). Stock goes back only when a
-// reservation that holds it ends, so it is restored exactly once.
+// reservation that holds it ends, so it is restored exactly once. An Expired
+// reservation whose order was placed after all is reinstated as Confirmed
+// when its stock can be taken again; a Released one never comes back.
 const (
 	ReservationActive ReservationStatus = iota + 1
 	ReservationReleased
@@ -127,6 +129,18 @@ func (r *Reservation) Release() bool {
 // reservation stays as it is; one that ended cannot hold its stock again.
 func (r *Reservation) Confirm() bool {
 	if r.Status != ReservationActive {
+		return false
+	}
+	r.Status = ReservationConfirmed
+	return true
+}
+
+// Reinstate confirms an expired reservation whose order was placed after
+// all, once the caller has taken its stock again, and reports whether it
+// changed. Only an expired reservation can be reinstated: a released one
+// was given up by its order.
+func (r *Reservation) Reinstate() bool {
+	if r.Status != ReservationExpired {
 		return false
 	}
 	r.Status = ReservationConfirmed

@@ -112,6 +112,35 @@ func TestReleaseRestoresOnce(t *testing.T) {
 	}
 }
 
+func TestReinstateOnlyExpired(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		from        domain.ReservationStatus
+		wantChanged bool
+		wantStatus  domain.ReservationStatus
+	}{
+		{from: domain.ReservationExpired, wantChanged: true, wantStatus: domain.ReservationConfirmed},
+		{from: domain.ReservationActive, wantStatus: domain.ReservationActive},
+		{from: domain.ReservationConfirmed, wantStatus: domain.ReservationConfirmed},
+		{from: domain.ReservationReleased, wantStatus: domain.ReservationReleased},
+	}
+	for _, tt := range tests {
+		t.Run(tt.from.String(), func(t *testing.T) {
+			t.Parallel()
+			r := domain.Reservation{Status: tt.from}
+			if got := r.Reinstate(); got != tt.wantChanged {
+				t.Errorf("Reinstate() = %v, want %v", got, tt.wantChanged)
+			}
+			if r.Status != tt.wantStatus {
+				t.Errorf("status = %v, want %v", r.Status, tt.wantStatus)
+			}
+			if r.Reinstate() {
+				t.Error("second Reinstate() changed the reservation again")
+			}
+		})
+	}
+}
+
 func TestConfirmOnlyActive(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

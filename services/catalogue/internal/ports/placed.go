@@ -43,9 +43,10 @@ func NewOrderPlaced(confirmer ReservationConfirmer, logger *slog.Logger) *OrderP
 // order reserved nothing here) or one that already ended needs nothing and
 // is acknowledged; any other failure is retried.
 //
-// A reservation that expired before its order was placed has already put
-// its stock back on sale. Reserving it again could fail, so it is left
-// expired and logged at WARN for someone to reconcile.
+// A reservation that expired before its order was placed has put its
+// stock back on sale; ConfirmIn takes it again when every item still has
+// enough. When it cannot, the reservation stays expired and is logged at
+// WARN for someone to reconcile.
 func (h *OrderPlaced) Handle(ctx context.Context, tx pgx.Tx, msg consumer.Message) error {
 	var e ordersv1.OrderPlaced
 	if err := decodeOrderEvent(msg, &e); err != nil {
@@ -68,7 +69,7 @@ func (h *OrderPlaced) Handle(ctx context.Context, tx pgx.Tx, msg consumer.Messag
 	case r.Status == domain.ReservationConfirmed:
 		logger.DebugContext(ctx, "reservation of placed order was already confirmed")
 	case r.Status == domain.ReservationExpired:
-		logger.WarnContext(ctx, "reservation of placed order had expired; its stock is back on sale and the order may be oversold",
+		logger.WarnContext(ctx, "reservation of placed order had expired and its stock could not be taken again; the order may be oversold",
 			slog.Int("items", len(r.Items)), slog.Time("expires_at", r.ExpiresAt))
 	default:
 		logger.InfoContext(ctx, "reservation of placed order had already been released", slog.String("status", r.Status.String()))

@@ -17,8 +17,9 @@ import (
 
 // ConfirmReservation is how orders hand a reservation to an order the moment
 // it commits, without waiting for OrderPlaced: a confirmed reservation
-// survives the sweep that expires one left active, and one that ended first
-// cannot be confirmed.
+// survives the sweep that expires one left active, an expired one is
+// reinstated when its stock is still there, and one that was released, or
+// expired with its stock gone, cannot be confirmed.
 func TestConfirmReservation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -65,10 +66,11 @@ func TestConfirmReservation(t *testing.T) {
 
 	// Reserved after the order's, with the same TTL: it expires no earlier,
 	// so the sweep that expires it is past the order's TTL too.
-	abandoned := newOrderID(t)
+	abandoned, abandonedBig := newOrderID(t), newOrderID(t)
 	e.reserve(in, abandoned, pid, 2)
-	eventually(t, "the abandoned reservation to expire", func() bool {
-		return e.reservationStatus(abandoned) == "EXPIRED"
+	e.reserve(in, abandonedBig, pid, 5)
+	eventually(t, "the abandoned reservations to expire", func() bool {
+		return e.reservationStatus(abandoned) == "EXPIRED" && e.reservationStatus(abandonedBig) == "EXPIRED"
 	})
 
 	t.Run("confirmed survives the TTL sweep", func(t *testing.T) {
@@ -76,7 +78,7 @@ func TestConfirmReservation(t *testing.T) {
 			t.Errorf("status past the TTL = %q, want CONFIRMED", got)
 		}
 		if got := e.stockOf(pid); got != 7 {
-			t.Errorf("stock past the TTL = %d, want 7 (held by the order, the abandoned 2 returned)", got)
+			t.Errorf("stock past the TTL = %d, want 7 (held by the order, the abandoned 2 and 5 returned)", got)
 		}
 		if got := e.stockEvents(order, "expire"); got != 0 {
 			t.Errorf("StockChanged events expiring the confirmed reservation = %d, want 0", got)
@@ -93,13 +95,39 @@ func TestConfirmReservation(t *testing.T) {
 		t.Fatalf("release: %v", err)
 	}
 
+	// A late confirmation of an expired reservation takes its stock again
+	// when every item still has enough.
+	t.Run("expired reservation is reinstated while stock allows", func(t *testing.T) {
+		for i := range 2 {
+			got, err := confirm(abandoned.String())
+			if err != nil || got.GetStatus() != cataloguev1.ReservationStatus_RESERVATION_STATUS_CONFIRMED {
+				t.Fatalf("confirm expired reservation (%d) = %v, %v; want it CONFIRMED", i+1, got, err)
+			}
+		}
+		if got := e.reservationStatus(abandoned); got != "CONFIRMED" {
+			t.Errorf("stored status = %q, want CONFIRMED", got)
+		}
+		if got := e.stockOf(pid); got != 5 {
+			t.Errorf("stock after reinstating = %d, want 5 (its 2 taken again, once)", got)
+		}
+		if got := e.stockEvents(abandoned, "reinstate"); got != 1 {
+			t.Errorf("StockChanged events reinstating = %d, want 1", got)
+		}
+	})
+
+	// Stock is now 5 and the big reservation wants 5: after a write-off of
+	// one it cannot be reinstated, and stays expired.
+	if _, err := in.client.AdjustStock(ctx, &cataloguev1.AdjustStockRequest{ProductId: pid, Delta: -1}, e.admin()); err != nil {
+		t.Fatalf("adjust stock: %v", err)
+	}
+
 	t.Run("ended reservations cannot be confirmed", func(t *testing.T) {
 		tests := []struct {
 			name   string
 			id     uuid.UUID
 			status string
 		}{
-			{name: "expired", id: abandoned, status: "EXPIRED"},
+			{name: "expired and short of stock", id: abandonedBig, status: "EXPIRED"},
 			{name: "released", id: released, status: "RELEASED"},
 		}
 		for _, tt := range tests {
@@ -131,8 +159,11 @@ func TestConfirmReservation(t *testing.T) {
 				}
 			})
 		}
-		if got := e.stockOf(pid); got != 7 {
-			t.Errorf("stock after refused confirms = %d, want 7 (nothing taken again)", got)
+		if got := e.stockOf(pid); got != 4 {
+			t.Errorf("stock after refused confirms = %d, want 4 (nothing taken again)", got)
+		}
+		if got := e.stockEvents(abandonedBig, "reinstate"); got != 0 {
+			t.Errorf("StockChanged events reinstating the short reservation = %d, want 0", got)
 		}
 	})
 

@@ -150,9 +150,11 @@ func TestReleaseStockOfConfirmedReservation(t *testing.T) {
 	}
 }
 
-// An OrderPlaced that finds the reservation already released or expired, or
-// none at all, changes nothing and is acknowledged; one that cannot be read
-// is dead-lettered without holding up the events behind it.
+// An OrderPlaced that finds the reservation already released, or none at
+// all, changes nothing and is acknowledged; one that finds it expired takes
+// its stock again when there is enough and otherwise leaves it expired; one
+// that cannot be read is dead-lettered without holding up the events behind
+// it.
 func TestOrderPlacedAfterTheReservationEnded(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -170,25 +172,39 @@ func TestOrderPlacedAfterTheReservationEnded(t *testing.T) {
 	if err != nil || resp.GetReservation().GetStatus() != cataloguev1.ReservationStatus_RESERVATION_STATUS_RELEASED {
 		t.Fatalf("release = %v, %v; want a released reservation", resp.GetReservation(), err)
 	}
-	expired := newOrderID(t)
+	expired, expiredShort := newOrderID(t), newOrderID(t)
 	e.reserve(in, expired, pid, 2)
-	eventually(t, "the reservation to expire", func() bool { return e.reservationStatus(expired) == "EXPIRED" })
+	e.reserve(in, expiredShort, pid, 8)
+	eventually(t, "the reservations to expire", func() bool {
+		return e.reservationStatus(expired) == "EXPIRED" && e.reservationStatus(expiredShort) == "EXPIRED"
+	})
+	// 10 in stock again; after writing off 5, the 8 cannot be taken again.
+	if _, err := in.client.AdjustStock(ctx, &cataloguev1.AdjustStockRequest{ProductId: pid, Delta: -5}, e.admin()); err != nil {
+		t.Fatalf("adjust stock: %v", err)
+	}
 
 	poison := newOrderID(t)
 	publishPlacedData(t, js, poison, []byte{0xff, 0xff, 0xff})
-	good := []uuid.UUID{newOrderID(t), newOrderID(t), newOrderID(t)}
+	good := []uuid.UUID{newOrderID(t), newOrderID(t), newOrderID(t), newOrderID(t)}
 	publishPlaced(t, js, good[0], released)
 	publishPlaced(t, js, good[1], expired)
-	e.waitConsumedBy(js, placedDurable, publishPlaced(t, js, good[2], newOrderID(t))) // unknown order
+	publishPlaced(t, js, good[2], expiredShort)
+	e.waitConsumedBy(js, placedDurable, publishPlaced(t, js, good[3], newOrderID(t))) // unknown order
 
 	if got := e.reservationStatus(released); got != "RELEASED" {
 		t.Errorf("released reservation after OrderPlaced = %q, want RELEASED", got)
 	}
-	if got := e.reservationStatus(expired); got != "EXPIRED" {
-		t.Errorf("expired reservation after OrderPlaced = %q, want EXPIRED", got)
+	if got := e.reservationStatus(expired); got != "CONFIRMED" {
+		t.Errorf("expired reservation after OrderPlaced = %q, want CONFIRMED (reinstated)", got)
 	}
-	if got := e.stockOf(pid); got != 10 {
-		t.Errorf("stock = %d, want 10 (both reservations returned, once)", got)
+	if got := e.reservationStatus(expiredShort); got != "EXPIRED" {
+		t.Errorf("expired reservation short of stock after OrderPlaced = %q, want EXPIRED", got)
+	}
+	if got := e.stockOf(pid); got != 3 {
+		t.Errorf("stock = %d, want 3 (all returned once, 5 written off, the reinstated 2 taken again)", got)
+	}
+	if got := e.stockEvents(expired, "reinstate"); got != 1 {
+		t.Errorf("StockChanged events reinstating = %d, want 1", got)
 	}
 	if got := e.deadLetterOn(js, placedDeadLetter).Header.Get(consumer.HeaderEventID); got != poison.String() {
 		t.Errorf("dead letter event id = %q, want %s", got, poison)

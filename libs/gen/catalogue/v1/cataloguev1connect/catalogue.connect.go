@@ -100,7 +100,9 @@ type CatalogueServiceClient interface {
 	// original result.
 	ReserveStock(context.Context, *connect.Request[v1.ReserveStockRequest]) (*connect.Response[v1.ReserveStockResponse], error)
 	// ConfirmReservation marks an active reservation as owned by a placed order,
-	// so it no longer expires. Confirming a confirmed reservation is a no-op.
+	// so it no longer expires. Confirming a confirmed reservation is a no-op. An
+	// expired reservation is reinstated (its stock taken again) when every item
+	// still has enough; otherwise, as for a released one, FAILED_PRECONDITION.
 	ConfirmReservation(context.Context, *connect.Request[v1.ConfirmReservationRequest]) (*connect.Response[v1.ConfirmReservationResponse], error)
 	// ReleaseStock gives a reservation's stock back, exactly once.
 	ReleaseStock(context.Context, *connect.Request[v1.ReleaseStockRequest]) (*connect.Response[v1.ReleaseStockResponse], error)
@@ -316,7 +318,9 @@ type CatalogueServiceHandler interface {
 	// original result.
 	ReserveStock(context.Context, *connect.Request[v1.ReserveStockRequest]) (*connect.Response[v1.ReserveStockResponse], error)
 	// ConfirmReservation marks an active reservation as owned by a placed order,
-	// so it no longer expires. Confirming a confirmed reservation is a no-op.
+	// so it no longer expires. Confirming a confirmed reservation is a no-op. An
+	// expired reservation is reinstated (its stock taken again) when every item
+	// still has enough; otherwise, as for a released one, FAILED_PRECONDITION.
 	ConfirmReservation(context.Context, *connect.Request[v1.ConfirmReservationRequest]) (*connect.Response[v1.ConfirmReservationResponse], error)
 	// ReleaseStock gives a reservation's stock back, exactly once.
 	ReleaseStock(context.Context, *connect.Request[v1.ReleaseStockRequest]) (*connect.Response[v1.ReleaseStockResponse], error)

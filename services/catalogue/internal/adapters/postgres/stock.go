@@ -223,13 +223,21 @@ func (s *Store) ReleaseIn(ctx context.Context, tx pgx.Tx, id uuid.UUID) (r domai
 // ConfirmIn marks an active reservation confirmed as part of tx, which the
 // caller owns: the consumer of placed orders commits it with its inbox row.
 // A confirmed reservation is no longer expired by the sweeper, and keeps its
-// stock until it is released. confirmed reports whether it changed now; a
-// reservation already confirmed, released or expired is returned unchanged.
-// An unknown reservation gives a domain.NotFoundError and leaves tx usable.
+// stock until it is released. confirmed reports whether it changed now.
+//
+// A reservation that expired before its order was placed (the order's
+// confirmation came late) is reinstated: its stock is taken again, with
+// StockChanged events, when every item still has enough; otherwise it stays
+// expired. A reservation already confirmed or released is returned
+// unchanged. An unknown reservation gives a domain.NotFoundError and leaves
+// tx usable.
 func (s *Store) ConfirmIn(ctx context.Context, tx pgx.Tx, id uuid.UUID) (r domain.Reservation, confirmed bool, err error) {
 	r, err = loadReservation(ctx, tx, id, true)
 	if err != nil {
 		return domain.Reservation{}, false, fmt.Errorf("confirm reservation %s: %w", id, err)
+	}
+	if r.Status == domain.ReservationExpired {
+		return reinstate(ctx, tx, r)
 	}
 	if !r.Confirm() {
 		return r, false, nil
@@ -257,6 +265,60 @@ func (s *Store) Confirm(ctx context.Context, id uuid.UUID) (domain.Reservation, 
 	}
 	return r, nil
 }
+
+// reinstate takes an expired reservation's stock again and confirms it, in
+// tx, which holds the reservation's row lock. Product rows are locked in id
+// order after the reservation, as everywhere else. When a product is gone
+// or short, nothing changes and r comes back still expired; the savepoint
+// keeps tx usable whatever fails.
+func reinstate(ctx context.Context, tx pgx.Tx, r domain.Reservation) (domain.Reservation, bool, error) {
+	expired := r
+	items := domain.SortedItems(r.Items)
+	ids := make([]uuid.UUID, len(items))
+	for i, it := range items {
+		ids[i] = it.ProductID
+	}
+	taken := false
+	err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+		available, err := lockStock(ctx, sp, ids)
+		if err != nil {
+			return err
+		}
+		if len(available) != len(ids) || domain.CheckStock(items, available) != nil {
+			return nil
+		}
+		for _, it := range items {
+			_, ok, err := changeStock(ctx, sp, domain.StockChange{
+				ProductID: it.ProductID, Delta: -int64(it.Quantity), Reason: domain.ReasonReinstate, ReservationID: r.ID,
+			})
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errReinstateShort
+			}
+		}
+		if _, err := sp.Exec(ctx, `UPDATE reservations SET status = 'CONFIRMED' WHERE id = $1 AND status = 'EXPIRED'`, r.ID); err != nil {
+			return fmt.Errorf("mark reinstated: %w", err)
+		}
+		taken = true
+		return nil
+	})
+	switch {
+	case errors.Is(err, errReinstateShort):
+		return expired, false, nil
+	case err != nil:
+		return domain.Reservation{}, false, fmt.Errorf("reinstate reservation %s: %w", r.ID, err)
+	case !taken:
+		return expired, false, nil
+	}
+	r.Reinstate()
+	return r, true, nil
+}
+
+// errReinstateShort rolls back a reinstatement whose conditional stock
+// update found too little stock (unreachable while the rows are locked).
+var errReinstateShort = errors.New("stock fell short while reinstating")
 
 // release locks the reservation and, when it still holds stock (active or
 // confirmed), marks it released and restores its stock with StockChanged
