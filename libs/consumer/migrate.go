@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -20,11 +19,7 @@ var migrationFiles embed.FS
 // Migrate creates or upgrades the consumer_inbox table. Services call it from
 // their migrate step, next to their own migrations.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	fsys, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return fmt.Errorf("open consumer migrations: %w", err)
-	}
-	if err := postgres.Migrate(ctx, pool, fsys, versionTable); err != nil {
+	if err := postgres.MigrateDir(ctx, pool, migrationFiles, "migrations", versionTable); err != nil {
 		return fmt.Errorf("migrate consumer inbox: %w", err)
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -20,11 +19,7 @@ var migrations embed.FS
 
 // Migrate creates or upgrades the outbox_events table.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	fsys, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("outbox migrations: %w", err)
-	}
-	if err := postgres.Migrate(ctx, pool, fsys, versionTable); err != nil {
+	if err := postgres.MigrateDir(ctx, pool, migrations, "migrations", versionTable); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
 	return nil

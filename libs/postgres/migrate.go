@@ -15,6 +15,16 @@ import (
 // schema-qualified identifier: tern splices it into SQL unquoted.
 var versionTablePattern = regexp.MustCompile(`\A([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*\z`)
 
+// MigrateDir is Migrate for the migrations in directory dir of fsys, as a
+// package embeds them with //go:embed dir/*.sql.
+func MigrateDir(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, dir, versionTable string) error {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		return fmt.Errorf("migrate %s: open %s: %w", versionTable, dir, err)
+	}
+	return Migrate(ctx, pool, sub, versionTable)
+}
+
 // Migrate applies the pending tern migrations in fsys (files named like
 // 001_name.sql at its root) and records progress in versionTable. It runs on
 // one connection under an advisory lock keyed by versionTable, so replicas

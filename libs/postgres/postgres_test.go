@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -167,6 +168,24 @@ func TestMigrateSeparateVersionTables(t *testing.T) {
 	}
 	if got := schemaVersion(t, pool); got != 2 {
 		t.Errorf("widget schema version = %d, want 2", got)
+	}
+}
+
+func TestMigrateDir(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	// As a package embeds them: the files under a directory.
+	fsys := fstest.MapFS{"migrations/001_sprockets.sql": {Data: []byte("CREATE TABLE sprockets (id int PRIMARY KEY);")}}
+	if err := postgres.MigrateDir(t.Context(), pool, fsys, "migrations", "sprocket_schema_version"); err != nil {
+		t.Fatalf("migrate dir: %v", err)
+	}
+	var n int
+	if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM sprockets").Scan(&n); err != nil {
+		t.Fatalf("query sprockets: %v", err)
+	}
+	err := postgres.MigrateDir(t.Context(), pool, fsys, "../outside", "sprocket_schema_version")
+	if err == nil || !strings.Contains(err.Error(), "../outside") {
+		t.Errorf("migrate an invalid dir: %v, want an error naming it", err)
 	}
 }
 

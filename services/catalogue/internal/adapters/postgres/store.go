@@ -9,7 +9,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,11 +33,7 @@ var migrations embed.FS
 // Migrate applies the catalogue's migrations, the outbox's and the
 // consumer inbox's.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	fsys, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("catalogue migrations: %w", err)
-	}
-	if err := libpg.Migrate(ctx, pool, fsys, versionTable); err != nil {
+	if err := libpg.MigrateDir(ctx, pool, migrations, "migrations", versionTable); err != nil {
 		return fmt.Errorf("catalogue: %w", err)
 	}
 	if err := outbox.Migrate(ctx, pool); err != nil {

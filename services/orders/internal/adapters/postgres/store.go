@@ -7,7 +7,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -24,11 +23,7 @@ var migrations embed.FS
 
 // Migrate applies the orders and outbox migrations.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	fsys, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("orders migrations: %w", err)
-	}
-	if err := libpg.Migrate(ctx, pool, fsys, versionTable); err != nil {
+	if err := libpg.MigrateDir(ctx, pool, migrations, "migrations", versionTable); err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
 	return outbox.Migrate(ctx, pool)
