@@ -198,7 +198,8 @@ type StockChanged struct {
 	Available int64 `protobuf:"varint,2,opt,name=available,proto3" json:"available,omitempty"`
 	// Signed change that produced it.
 	Delta int64 `protobuf:"varint,3,opt,name=delta,proto3" json:"delta,omitempty"`
-	// What caused it: "reserve", "release", "expire", "adjust".
+	// What caused it: "reserve", "release", "expire", "adjust", or "reinstate" (an
+	// expired reservation taken again for an order that was placed after all).
 	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Set when a reservation caused the change.
 	ReservationId string                 `protobuf:"bytes,5,opt,name=reservation_id,json=reservationId,proto3" json:"reservation_id,omitempty"`

@@ -42,16 +42,18 @@ func (s *Service) ReleaseStock(ctx context.Context, id uuid.UUID) (domain.Reserv
 
 // ConfirmReservation hands a reservation to the order placed with it, so
 // that the sweeper no longer expires it; confirming a confirmed reservation
-// returns it unchanged. A reservation that was released or expired first
-// fails with a *domain.ReservationEndedError: its stock went back, and the
-// order cannot be fulfilled from it. One still active past its TTL, not yet
-// swept, still holds its stock and is confirmed. Stock does not change, so
-// no cache entry goes stale.
+// returns it unchanged. One still active past its TTL, not yet swept, still
+// holds its stock and is confirmed. One that expired first is reinstated
+// when its stock can be taken again, which changes stock, so its products
+// leave this replica's cache. A reservation that was released, or expired
+// and could not be reinstated, fails with a *domain.ReservationEndedError:
+// the order cannot be fulfilled from it.
 func (s *Service) ConfirmReservation(ctx context.Context, id uuid.UUID) (domain.Reservation, error) {
 	r, err := s.d.Confirmer.Confirm(ctx, id)
 	if err != nil {
 		return domain.Reservation{}, err
 	}
+	s.invalidate(r.Items)
 	if err := r.CheckConfirmed(); err != nil {
 		return domain.Reservation{}, err
 	}

@@ -21,7 +21,8 @@ type ReservationStatus int
 // ends Expired (by the sweeper, after its TTL). Stock goes back only when a
 // reservation that holds it ends, so it is restored exactly once. An Expired
 // reservation whose order was placed after all is reinstated as Confirmed
-// when its stock can be taken again; a Released one never comes back.
+// when its stock can be taken again; releasing an Expired one (its order was
+// cancelled) makes it Released, and a Released one never comes back.
 const (
 	ReservationActive ReservationStatus = iota + 1
 	ReservationReleased
@@ -113,16 +114,36 @@ func (r Reservation) SameItems(items []ReservationItem) bool {
 	return slices.Equal(SortedItems(r.Items), SortedItems(items))
 }
 
-// Release ends an active or confirmed reservation and reports whether its
-// stock must go back. Releasing a reservation that already ended changes
-// nothing.
+// Release ends a reservation for good and reports whether its stock must
+// go back. An active or confirmed reservation becomes released and gives
+// its stock back. An expired one, whose stock the sweeper gave back
+// already, becomes released too, so that a late confirmation of an order
+// that was cancelled in the meantime cannot reinstate it. Releasing a
+// released reservation changes nothing.
 func (r *Reservation) Release() bool {
-	if !r.Status.HoldsStock() {
-		return false
+	switch {
+	case r.Status.HoldsStock():
+		r.Status = ReservationReleased
+		return true
+	case r.Status == ReservationExpired:
+		r.Status = ReservationReleased
 	}
-	r.Status = ReservationReleased
-	return true
+	return false
 }
+
+// ConfirmResult is what confirming a reservation did.
+type ConfirmResult int
+
+const (
+	// ConfirmUnchanged means the reservation was confirmed already, or it
+	// ended and could not be reinstated.
+	ConfirmUnchanged ConfirmResult = iota
+	// ConfirmConfirmed means an active reservation was confirmed.
+	ConfirmConfirmed
+	// ConfirmReinstated means an expired reservation took its stock again
+	// and was confirmed.
+	ConfirmReinstated
+)
 
 // Confirm hands an active reservation to the order that was placed with it,
 // so that it no longer expires, and reports whether it changed. A confirmed

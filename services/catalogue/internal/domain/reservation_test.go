@@ -93,7 +93,8 @@ func TestReleaseRestoresOnce(t *testing.T) {
 		{from: domain.ReservationActive, wantRestore: true, wantStatus: domain.ReservationReleased},
 		{from: domain.ReservationConfirmed, wantRestore: true, wantStatus: domain.ReservationReleased},
 		{from: domain.ReservationReleased, wantStatus: domain.ReservationReleased},
-		{from: domain.ReservationExpired, wantStatus: domain.ReservationExpired},
+		// Its stock went back at expiry; released, it can't be reinstated.
+		{from: domain.ReservationExpired, wantStatus: domain.ReservationReleased},
 	}
 	for _, tt := range tests {
 		t.Run(tt.from.String(), func(t *testing.T) {

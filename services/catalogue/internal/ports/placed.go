@@ -17,7 +17,7 @@ import (
 // ReservationConfirmer confirms a reservation as part of a transaction the
 // caller owns, and reports whether it changed now.
 type ReservationConfirmer interface {
-	ConfirmIn(ctx context.Context, tx pgx.Tx, id uuid.UUID) (domain.Reservation, bool, error)
+	ConfirmIn(ctx context.Context, tx pgx.Tx, id uuid.UUID) (domain.Reservation, domain.ConfirmResult, error)
 }
 
 // OrderPlaced hands an order's reservation to the order once it is placed,
@@ -45,8 +45,9 @@ func NewOrderPlaced(confirmer ReservationConfirmer, logger *slog.Logger) *OrderP
 //
 // A reservation that expired before its order was placed has put its
 // stock back on sale; ConfirmIn takes it again when every item still has
-// enough. When it cannot, the reservation stays expired and is logged at
-// WARN for someone to reconcile.
+// enough (logged at WARN: the order's confirmation came after the TTL). When
+// it cannot, the reservation stays expired and is logged at ERROR for
+// someone to reconcile.
 func (h *OrderPlaced) Handle(ctx context.Context, tx pgx.Tx, msg consumer.Message) error {
 	var e ordersv1.OrderPlaced
 	if err := decodeOrderEvent(msg, &e); err != nil {
@@ -57,19 +58,23 @@ func (h *OrderPlaced) Handle(ctx context.Context, tx pgx.Tx, msg consumer.Messag
 		return consumer.Permanent(err)
 	}
 	logger := h.logger.With(slog.String("order_id", id.String()), slog.String("event_id", msg.ID))
-	r, confirmed, err := h.confirmer.ConfirmIn(ctx, tx, id)
+	r, result, err := h.confirmer.ConfirmIn(ctx, tx, id)
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
 		logger.InfoContext(ctx, "placed order has no reservation; nothing to confirm")
 		return nil
 	case err != nil:
 		return err
-	case confirmed:
+	case result == domain.ConfirmReinstated:
+		// The order's confirmation came after the TTL: worth knowing about.
+		logger.WarnContext(ctx, "reservation of placed order had expired; its stock was taken again and it is confirmed",
+			slog.Int("items", len(r.Items)), slog.Time("expires_at", r.ExpiresAt))
+	case result == domain.ConfirmConfirmed:
 		logger.InfoContext(ctx, "reservation of placed order confirmed", slog.Int("items", len(r.Items)))
 	case r.Status == domain.ReservationConfirmed:
 		logger.DebugContext(ctx, "reservation of placed order was already confirmed")
 	case r.Status == domain.ReservationExpired:
-		logger.WarnContext(ctx, "reservation of placed order had expired and its stock could not be taken again; the order may be oversold",
+		logger.ErrorContext(ctx, "reservation of placed order had expired and its stock could not be taken again; the order may be oversold",
 			slog.Int("items", len(r.Items)), slog.Time("expires_at", r.ExpiresAt))
 	default:
 		logger.InfoContext(ctx, "reservation of placed order had already been released", slog.String("status", r.Status.String()))

@@ -21,15 +21,15 @@ import (
 // fakeConfirmer records the reservations it is asked to confirm and answers
 // with a fixed outcome. The handler's transaction is not its concern here.
 type fakeConfirmer struct {
-	r         domain.Reservation
-	confirmed bool
-	err       error
-	calls     []uuid.UUID
+	r      domain.Reservation
+	result domain.ConfirmResult
+	err    error
+	calls  []uuid.UUID
 }
 
-func (f *fakeConfirmer) ConfirmIn(_ context.Context, _ pgx.Tx, id uuid.UUID) (domain.Reservation, bool, error) {
+func (f *fakeConfirmer) ConfirmIn(_ context.Context, _ pgx.Tx, id uuid.UUID) (domain.Reservation, domain.ConfirmResult, error) {
 	f.calls = append(f.calls, id)
-	return f.r, f.confirmed, f.err
+	return f.r, f.result, f.err
 }
 
 // levels records the level of every log record, to check how loudly an
@@ -85,7 +85,7 @@ func TestOrderPlacedHandle(t *testing.T) {
 			name:      "confirms the order's reservation",
 			msgType:   eventType,
 			data:      placed(order.String()),
-			confirmer: fakeConfirmer{r: domain.Reservation{ID: order, Status: domain.ReservationConfirmed}, confirmed: true},
+			confirmer: fakeConfirmer{r: domain.Reservation{ID: order, Status: domain.ReservationConfirmed}, result: domain.ConfirmConfirmed},
 			wantCalls: []uuid.UUID{order},
 			wantLogs:  []slog.Level{slog.LevelInfo},
 		},
@@ -106,12 +106,20 @@ func TestOrderPlacedHandle(t *testing.T) {
 			wantLogs:  []slog.Level{slog.LevelInfo},
 		},
 		{
-			name:      "expired is acknowledged",
+			name:      "expired and reinstated is a warning",
+			msgType:   eventType,
+			data:      placed(order.String()),
+			confirmer: fakeConfirmer{r: domain.Reservation{ID: order, Status: domain.ReservationConfirmed}, result: domain.ConfirmReinstated},
+			wantCalls: []uuid.UUID{order},
+			wantLogs:  []slog.Level{slog.LevelWarn},
+		},
+		{
+			name:      "expired and short of stock is an error, acknowledged",
 			msgType:   eventType,
 			data:      placed(order.String()),
 			confirmer: fakeConfirmer{r: domain.Reservation{ID: order, Status: domain.ReservationExpired}},
 			wantCalls: []uuid.UUID{order},
-			wantLogs:  []slog.Level{slog.LevelWarn},
+			wantLogs:  []slog.Level{slog.LevelError},
 		},
 		{
 			name:      "unknown reservation is acknowledged",
@@ -124,7 +132,7 @@ func TestOrderPlacedHandle(t *testing.T) {
 		{
 			name:      "no type header is read by subject",
 			data:      placed(order.String()),
-			confirmer: fakeConfirmer{confirmed: true},
+			confirmer: fakeConfirmer{result: domain.ConfirmConfirmed},
 			wantCalls: []uuid.UUID{order},
 			wantLogs:  []slog.Level{slog.LevelInfo},
 		},

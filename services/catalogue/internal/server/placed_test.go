@@ -150,9 +150,10 @@ func TestReleaseStockOfConfirmedReservation(t *testing.T) {
 	}
 }
 
-// An OrderPlaced that finds the reservation already released, or none at
-// all, changes nothing and is acknowledged; one that finds it expired takes
-// its stock again when there is enough and otherwise leaves it expired; one
+// An OrderPlaced that finds the reservation already released (even one
+// released after it expired), or none at all, changes nothing and is
+// acknowledged; one that finds it expired takes its stock again when there
+// is enough and otherwise leaves it expired; one
 // that cannot be read is dead-lettered without holding up the events behind
 // it.
 func TestOrderPlacedAfterTheReservationEnded(t *testing.T) {
@@ -172,24 +173,33 @@ func TestOrderPlacedAfterTheReservationEnded(t *testing.T) {
 	if err != nil || resp.GetReservation().GetStatus() != cataloguev1.ReservationStatus_RESERVATION_STATUS_RELEASED {
 		t.Fatalf("release = %v, %v; want a released reservation", resp.GetReservation(), err)
 	}
-	expired, expiredShort := newOrderID(t), newOrderID(t)
+	expired, expiredShort, expiredCancelled := newOrderID(t), newOrderID(t), newOrderID(t)
 	e.reserve(in, expired, pid, 2)
-	e.reserve(in, expiredShort, pid, 8)
+	e.reserve(in, expiredShort, pid, 7)
+	e.reserve(in, expiredCancelled, pid, 1)
 	eventually(t, "the reservations to expire", func() bool {
-		return e.reservationStatus(expired) == "EXPIRED" && e.reservationStatus(expiredShort) == "EXPIRED"
+		return e.reservationStatus(expired) == "EXPIRED" && e.reservationStatus(expiredShort) == "EXPIRED" &&
+			e.reservationStatus(expiredCancelled) == "EXPIRED"
 	})
-	// 10 in stock again; after writing off 5, the 8 cannot be taken again.
+	// 10 in stock again; after writing off 5, the 7 cannot be taken again.
 	if _, err := in.client.AdjustStock(ctx, &cataloguev1.AdjustStockRequest{ProductId: pid, Delta: -5}, e.admin()); err != nil {
 		t.Fatalf("adjust stock: %v", err)
+	}
+	// This order is cancelled before its OrderPlaced arrives: the release
+	// ends the expired reservation for good and gives nothing back twice.
+	if resp, err := in.client.ReleaseStock(ctx, &cataloguev1.ReleaseStockRequest{ReservationId: expiredCancelled.String()}, e.service()); err != nil ||
+		resp.GetReservation().GetStatus() != cataloguev1.ReservationStatus_RESERVATION_STATUS_RELEASED {
+		t.Fatalf("release the expired reservation = %v, %v; want it RELEASED", resp.GetReservation(), err)
 	}
 
 	poison := newOrderID(t)
 	publishPlacedData(t, js, poison, []byte{0xff, 0xff, 0xff})
-	good := []uuid.UUID{newOrderID(t), newOrderID(t), newOrderID(t), newOrderID(t)}
+	good := []uuid.UUID{newOrderID(t), newOrderID(t), newOrderID(t), newOrderID(t), newOrderID(t)}
 	publishPlaced(t, js, good[0], released)
 	publishPlaced(t, js, good[1], expired)
 	publishPlaced(t, js, good[2], expiredShort)
-	e.waitConsumedBy(js, placedDurable, publishPlaced(t, js, good[3], newOrderID(t))) // unknown order
+	publishPlaced(t, js, good[3], expiredCancelled)
+	e.waitConsumedBy(js, placedDurable, publishPlaced(t, js, good[4], newOrderID(t))) // unknown order
 
 	if got := e.reservationStatus(released); got != "RELEASED" {
 		t.Errorf("released reservation after OrderPlaced = %q, want RELEASED", got)
@@ -199,6 +209,12 @@ func TestOrderPlacedAfterTheReservationEnded(t *testing.T) {
 	}
 	if got := e.reservationStatus(expiredShort); got != "EXPIRED" {
 		t.Errorf("expired reservation short of stock after OrderPlaced = %q, want EXPIRED", got)
+	}
+	if got := e.reservationStatus(expiredCancelled); got != "RELEASED" {
+		t.Errorf("expired then released reservation after OrderPlaced = %q, want RELEASED", got)
+	}
+	if got := e.stockEvents(expiredCancelled, "reinstate"); got != 0 {
+		t.Errorf("StockChanged events reinstating a cancelled order's reservation = %d, want 0", got)
 	}
 	if got := e.stockOf(pid); got != 3 {
 		t.Errorf("stock = %d, want 3 (all returned once, 5 written off, the reinstated 2 taken again)", got)

@@ -231,22 +231,22 @@ func (s *Store) ReleaseIn(ctx context.Context, tx pgx.Tx, id uuid.UUID) (r domai
 // expired. A reservation already confirmed or released is returned
 // unchanged. An unknown reservation gives a domain.NotFoundError and leaves
 // tx usable.
-func (s *Store) ConfirmIn(ctx context.Context, tx pgx.Tx, id uuid.UUID) (r domain.Reservation, confirmed bool, err error) {
-	r, err = loadReservation(ctx, tx, id, true)
+func (s *Store) ConfirmIn(ctx context.Context, tx pgx.Tx, id uuid.UUID) (domain.Reservation, domain.ConfirmResult, error) {
+	r, err := loadReservation(ctx, tx, id, true)
 	if err != nil {
-		return domain.Reservation{}, false, fmt.Errorf("confirm reservation %s: %w", id, err)
+		return domain.Reservation{}, domain.ConfirmUnchanged, fmt.Errorf("confirm reservation %s: %w", id, err)
 	}
 	if r.Status == domain.ReservationExpired {
 		return reinstate(ctx, tx, r)
 	}
 	if !r.Confirm() {
-		return r, false, nil
+		return r, domain.ConfirmUnchanged, nil
 	}
 	// The row is locked and was ACTIVE; the status condition only restates it.
 	if _, err := tx.Exec(ctx, `UPDATE reservations SET status = 'CONFIRMED' WHERE id = $1 AND status = 'ACTIVE'`, id); err != nil {
-		return domain.Reservation{}, false, fmt.Errorf("confirm reservation %s: %w", id, err)
+		return domain.Reservation{}, domain.ConfirmUnchanged, fmt.Errorf("confirm reservation %s: %w", id, err)
 	}
-	return r, true, nil
+	return r, domain.ConfirmConfirmed, nil
 }
 
 // Confirm does what ConfirmIn does in a transaction of its own, for the
@@ -271,7 +271,7 @@ func (s *Store) Confirm(ctx context.Context, id uuid.UUID) (domain.Reservation, 
 // order after the reservation, as everywhere else. When a product is gone
 // or short, nothing changes and r comes back still expired; the savepoint
 // keeps tx usable whatever fails.
-func reinstate(ctx context.Context, tx pgx.Tx, r domain.Reservation) (domain.Reservation, bool, error) {
+func reinstate(ctx context.Context, tx pgx.Tx, r domain.Reservation) (domain.Reservation, domain.ConfirmResult, error) {
 	expired := r
 	items := domain.SortedItems(r.Items)
 	ids := make([]uuid.UUID, len(items))
@@ -298,7 +298,7 @@ func reinstate(ctx context.Context, tx pgx.Tx, r domain.Reservation) (domain.Res
 				return errReinstateShort
 			}
 		}
-		if _, err := sp.Exec(ctx, `UPDATE reservations SET status = 'CONFIRMED' WHERE id = $1 AND status = 'EXPIRED'`, r.ID); err != nil {
+		if _, err := sp.Exec(ctx, `UPDATE reservations SET status = 'CONFIRMED', released_at = NULL WHERE id = $1 AND status = 'EXPIRED'`, r.ID); err != nil {
 			return fmt.Errorf("mark reinstated: %w", err)
 		}
 		taken = true
@@ -306,14 +306,14 @@ func reinstate(ctx context.Context, tx pgx.Tx, r domain.Reservation) (domain.Res
 	})
 	switch {
 	case errors.Is(err, errReinstateShort):
-		return expired, false, nil
+		return expired, domain.ConfirmUnchanged, nil
 	case err != nil:
-		return domain.Reservation{}, false, fmt.Errorf("reinstate reservation %s: %w", r.ID, err)
+		return domain.Reservation{}, domain.ConfirmUnchanged, fmt.Errorf("reinstate reservation %s: %w", r.ID, err)
 	case !taken:
-		return expired, false, nil
+		return expired, domain.ConfirmUnchanged, nil
 	}
 	r.Reinstate()
-	return r, true, nil
+	return r, domain.ConfirmReinstated, nil
 }
 
 // errReinstateShort rolls back a reinstatement whose conditional stock
@@ -322,13 +322,23 @@ var errReinstateShort = errors.New("stock fell short while reinstating")
 
 // release locks the reservation and, when it still holds stock (active or
 // confirmed), marks it released and restores its stock with StockChanged
-// events, all in tx.
+// events, all in tx. An expired reservation is marked released with no
+// stock change (the sweeper restored it), so it can never be reinstated.
 func release(ctx context.Context, tx pgx.Tx, id uuid.UUID) (domain.Reservation, bool, error) {
 	r, err := loadReservation(ctx, tx, id, true)
 	if err != nil {
 		return domain.Reservation{}, false, err
 	}
-	if !r.Release() {
+	was := r.Status
+	restore := r.Release()
+	if r.Status == was {
+		return r, false, nil
+	}
+	if !restore {
+		// Expired: released_at keeps when its stock went back.
+		if _, err := tx.Exec(ctx, `UPDATE reservations SET status = 'RELEASED' WHERE id = $1`, id); err != nil {
+			return domain.Reservation{}, false, fmt.Errorf("mark released: %w", err)
+		}
 		return r, false, nil
 	}
 	if _, err := tx.Exec(ctx, `UPDATE reservations SET status = 'RELEASED', released_at = now() WHERE id = $1`, id); err != nil {
