@@ -22,6 +22,10 @@ func MigrateDir(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, dir, versio
 	if err != nil {
 		return fmt.Errorf("migrate %s: open %s: %w", versionTable, dir, err)
 	}
+	// A mistyped directory would otherwise migrate nothing, silently.
+	if files, err := fs.Glob(sub, "*.sql"); err != nil || len(files) == 0 {
+		return fmt.Errorf("migrate %s: no *.sql migrations in %s", versionTable, dir)
+	}
 	return Migrate(ctx, pool, sub, versionTable)
 }
 

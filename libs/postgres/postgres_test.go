@@ -176,16 +176,20 @@ func TestMigrateDir(t *testing.T) {
 	pool := newPool(t)
 	// As a package embeds them: the files under a directory.
 	fsys := fstest.MapFS{"migrations/001_sprockets.sql": {Data: []byte("CREATE TABLE sprockets (id int PRIMARY KEY);")}}
-	if err := postgres.MigrateDir(t.Context(), pool, fsys, "migrations", "sprocket_schema_version"); err != nil {
-		t.Fatalf("migrate dir: %v", err)
+	for i := range 2 {
+		if err := postgres.MigrateDir(t.Context(), pool, fsys, "migrations", "sprocket_schema_version"); err != nil {
+			t.Fatalf("migrate dir (run %d): %v", i+1, err)
+		}
 	}
 	var n int
 	if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM sprockets").Scan(&n); err != nil {
 		t.Fatalf("query sprockets: %v", err)
 	}
-	err := postgres.MigrateDir(t.Context(), pool, fsys, "../outside", "sprocket_schema_version")
-	if err == nil || !strings.Contains(err.Error(), "../outside") {
-		t.Errorf("migrate an invalid dir: %v, want an error naming it", err)
+	for _, dir := range []string{"../outside", "migration"} {
+		err := postgres.MigrateDir(t.Context(), pool, fsys, dir, "sprocket_schema_version")
+		if err == nil || !strings.Contains(err.Error(), dir) {
+			t.Errorf("migrate dir %q: %v, want an error naming it", dir, err)
+		}
 	}
 }
 
