@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -187,8 +188,8 @@ func TestOrdersPlaceMintsAKey(t *testing.T) {
 		t.Fatalf("server got %d requests, want 1", len(reqs))
 	}
 	key := reqs[0].(*ordersv1.PlaceOrderRequest).GetIdempotencyKey()
-	if len(key) != 36 {
-		t.Errorf("idempotency key %q, want a UUID", key)
+	if u, err := uuid.Parse(key); err != nil || u.Version() != 7 {
+		t.Errorf("idempotency key %q, want a UUIDv7 (%v)", key, err)
 	}
 	// The key is printed, so the same order can be placed again safely.
 	if want := "idempotency key: " + key + "\n"; got.stderr != want {

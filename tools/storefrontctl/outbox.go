@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -123,7 +124,9 @@ func (c *cli) outboxRequeue(ctx context.Context, args []string) error {
 		if err != nil {
 			return usagef("outbox requeue: %q is not an event id (a UUID)", arg)
 		}
-		ids = append(ids, id)
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
 	}
 	pool, err := c.connectPostgres(ctx, "outbox requeue")
 	if err != nil {

@@ -94,7 +94,8 @@ func TestOutboxParkedAndRequeue(t *testing.T) {
 	if _, err := broker.EnsureStream(ctx, e.js, broker.StreamSpec{Name: "PARKED", Subjects: []string{"parked.>"}}); err != nil {
 		t.Fatalf("create stream: %v", err)
 	}
-	got = runCLI(t, env, "outbox", "requeue", ids[0].String(), uuid.NewString())
+	// The same id twice counts once.
+	got = runCLI(t, env, "outbox", "requeue", ids[0].String(), uuid.NewString(), ids[0].String())
 	if want := "requeued 1 parked outbox event(s)\n1 id(s) named no parked event (unknown, published or already requeued)\n"; got.code != exitOK || got.stdout != want {
 		t.Errorf("requeue by id: exit %d, stdout %q, stderr %q; want %q", got.code, got.stdout, got.stderr, want)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
@@ -60,6 +61,19 @@ func (c *cli) stockReserve(ctx context.Context, args []string) error {
 	return unary(ctx, c, func(ctx context.Context, cl cataloguev1.CatalogueServiceClient) (*cataloguev1.ReserveStockResponse, error) {
 		return cl.ReserveStock(ctx, req)
 	}, func(p *printer, r *cataloguev1.ReserveStockResponse) { p.reservation(r.GetReservation()) })
+}
+
+// deadlineSlack is how close to --timeout's deadline a DEADLINE_EXCEEDED
+// from the server counts as the end of --timeout.
+const deadlineSlack = 500 * time.Millisecond
+
+// timeoutEnded reports whether err is the server ending a stream at the
+// deadline of ctx. The server may notice the deadline, and reset the
+// stream, a moment before this process's own timer fires; a
+// DEADLINE_EXCEEDED well before the deadline is a real failure.
+func timeoutEnded(ctx context.Context, err error) bool {
+	deadline, ok := ctx.Deadline()
+	return ok && status.Code(err) == codes.DeadlineExceeded && time.Until(deadline) < deadlineSlack
 }
 
 // parseItem reads PRODUCT_ID=QTY for command cmd.
@@ -121,11 +135,7 @@ func (c *cli) stockWatch(ctx context.Context, args []string) error {
 		}
 		if err != nil {
 			// Ctrl-C or the end of --timeout ends a watch; neither is a failure.
-			// The server may notice the deadline (and reset the stream) a
-			// moment before this process's own timer fires, so a
-			// DEADLINE_EXCEEDED status counts as the end of --timeout too.
-			if ctx.Err() != nil || errors.Is(streamCtx.Err(), context.DeadlineExceeded) ||
-				(c.opts.timeoutSet && status.Code(err) == codes.DeadlineExceeded) {
+			if ctx.Err() != nil || errors.Is(streamCtx.Err(), context.DeadlineExceeded) || timeoutEnded(streamCtx, err) {
 				break
 			}
 			return err
