@@ -115,3 +115,8 @@ down-volumes: ## Stop and remove the local stack and its data volumes
 .PHONY: seed
 seed: ## Seed demo products into the running stack (idempotent)
 	bash deploy/compose/stack.sh seed
+
+.PHONY: bench
+bench: ## Load the running stack with tools/bench (ratios against the health check); BENCH_FLAGS adds flags
+	STOREFRONT_TOKEN="$$($(GO) run ./tools/storefrontctl token --sub bench --role customer --ttl 1h)" \
+		$(GO) run ./tools/bench $(BENCH_FLAGS)
