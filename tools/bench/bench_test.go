@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +18,7 @@ import (
 
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
+	"github.com/storefront-go/storefront/libs/testenv"
 )
 
 // shop is an in-memory catalogue and orders pair that counts what it gets.
@@ -90,24 +90,11 @@ func (s *shop) CancelOrder(_ context.Context, req *ordersv1.CancelOrderRequest) 
 
 func (s *shop) serve(t *testing.T) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	cataloguev1.RegisterCatalogueServiceServer(srv, s)
-	ordersv1.RegisterOrderServiceServer(srv, s)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		<-done
+	return testenv.ServeGRPC(t, func(srv *grpc.Server) {
+		healthpb.RegisterHealthServer(srv, health.NewServer())
+		cataloguev1.RegisterCatalogueServiceServer(srv, s)
+		ordersv1.RegisterOrderServiceServer(srv, s)
 	})
-	return lis.Addr().String()
 }
 
 func runBench(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -242,16 +229,11 @@ func TestBenchUsage(t *testing.T) {
 
 func TestBenchNeedsStock(t *testing.T) {
 	t.Parallel()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	cataloguev1.RegisterCatalogueServiceServer(srv, emptyCatalogue{})
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	code, _, stderr := runBench(t, nil, "-catalogue", lis.Addr().String(), "-scenarios", "get-product", "-n", "10")
+	addr := testenv.ServeGRPC(t, func(srv *grpc.Server) {
+		healthpb.RegisterHealthServer(srv, health.NewServer())
+		cataloguev1.RegisterCatalogueServiceServer(srv, emptyCatalogue{})
+	})
+	code, _, stderr := runBench(t, nil, "-catalogue", addr, "-scenarios", "get-product", "-n", "10")
 	if code != exitError || !strings.Contains(stderr, "no product in stock: seed the stack first") {
 		t.Errorf("exit %d, stderr %q; want 1 and a hint to seed", code, stderr)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/storefront-go/storefront/libs/auth"
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
+	"github.com/storefront-go/storefront/libs/testenv"
 )
 
 const (
@@ -199,33 +199,11 @@ func (f *fakeCatalogue) WatchAvailability(req *cataloguev1.WatchAvailabilityRequ
 // port and returns its address.
 func startServer(t *testing.T, svc cataloguev1.CatalogueServiceServer) string {
 	t.Helper()
-	return serve(t, func(srv *grpc.Server) {
+	return testenv.ServeGRPC(t, func(srv *grpc.Server) {
 		if svc != nil {
 			cataloguev1.RegisterCatalogueServiceServer(srv, svc)
 		}
 	})
-}
-
-// serve starts a loopback gRPC server with what register adds and returns
-// its address; the test's cleanup stops it.
-func serve(t *testing.T, register func(*grpc.Server)) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	register(srv)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		<-done
-	})
-	return lis.Addr().String()
 }
 
 type result struct {

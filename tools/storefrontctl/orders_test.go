@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
+	"github.com/storefront-go/storefront/libs/testenv"
 )
 
 const (
@@ -96,7 +97,7 @@ func (f *fakeOrders) CancelOrder(ctx context.Context, req *ordersv1.CancelOrderR
 func startOrders(t *testing.T) (string, *fakeOrders) {
 	t.Helper()
 	fake := &fakeOrders{}
-	return serve(t, func(srv *grpc.Server) { ordersv1.RegisterOrderServiceServer(srv, fake) }), fake
+	return testenv.ServeGRPC(t, func(srv *grpc.Server) { ordersv1.RegisterOrderServiceServer(srv, fake) }), fake
 }
 
 const orderText = `order 0190f6a0-0000-7000-8000-0000000000c1: CONFIRMED

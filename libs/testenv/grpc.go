@@ -1,0 +1,33 @@
+package testenv
+
+import (
+	"net"
+	"testing"
+
+	"google.golang.org/grpc"
+)
+
+// ServeGRPC starts a plain grpc.Server on a loopback port with what register
+// adds to it, and returns its address. The test's cleanup stops the server
+// and waits for it. It is for tests of clients (CLIs, load tools) that need a
+// real server with services of the test's own; services' own tests use
+// grpcserver with its full interceptor chain.
+func ServeGRPC(t testing.TB, register func(*grpc.Server)) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen for gRPC: %v", err)
+	}
+	srv := grpc.NewServer()
+	register(srv)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(lis)
+	}()
+	t.Cleanup(func() {
+		srv.Stop()
+		<-done
+	})
+	return lis.Addr().String()
+}
