@@ -272,20 +272,18 @@ func (s *Store) Confirm(ctx context.Context, id uuid.UUID) (domain.Reservation, 
 // or short, nothing changes and r comes back still expired; the savepoint
 // keeps tx usable whatever fails.
 func reinstate(ctx context.Context, tx pgx.Tx, r domain.Reservation) (domain.Reservation, domain.ConfirmResult, error) {
-	expired := r
 	items := domain.SortedItems(r.Items)
 	ids := make([]uuid.UUID, len(items))
 	for i, it := range items {
 		ids[i] = it.ProductID
 	}
-	taken := false
 	err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
 		available, err := lockStock(ctx, sp, ids)
 		if err != nil {
 			return err
 		}
 		if len(available) != len(ids) || domain.CheckStock(items, available) != nil {
-			return nil
+			return errCannotReinstate
 		}
 		for _, it := range items {
 			_, ok, err := changeStock(ctx, sp, domain.StockChange{
@@ -295,30 +293,28 @@ func reinstate(ctx context.Context, tx pgx.Tx, r domain.Reservation) (domain.Res
 				return err
 			}
 			if !ok {
-				return errReinstateShort
+				// Unreachable while the rows are locked.
+				return errCannotReinstate
 			}
 		}
 		if _, err := sp.Exec(ctx, `UPDATE reservations SET status = 'CONFIRMED', released_at = NULL WHERE id = $1 AND status = 'EXPIRED'`, r.ID); err != nil {
 			return fmt.Errorf("mark reinstated: %w", err)
 		}
-		taken = true
 		return nil
 	})
 	switch {
-	case errors.Is(err, errReinstateShort):
-		return expired, domain.ConfirmUnchanged, nil
+	case errors.Is(err, errCannotReinstate):
+		return r, domain.ConfirmUnchanged, nil
 	case err != nil:
 		return domain.Reservation{}, domain.ConfirmUnchanged, fmt.Errorf("reinstate reservation %s: %w", r.ID, err)
-	case !taken:
-		return expired, domain.ConfirmUnchanged, nil
 	}
 	r.Reinstate()
 	return r, domain.ConfirmReinstated, nil
 }
 
-// errReinstateShort rolls back a reinstatement whose conditional stock
-// update found too little stock (unreachable while the rows are locked).
-var errReinstateShort = errors.New("stock fell short while reinstating")
+// errCannotReinstate rolls back the savepoint of a reinstatement that
+// found a product gone or short of stock.
+var errCannotReinstate = errors.New("reservation cannot be reinstated")
 
 // release locks the reservation and, when it still holds stock (active or
 // confirmed), marks it released and restores its stock with StockChanged
