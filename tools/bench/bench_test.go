@@ -135,12 +135,12 @@ func TestBenchRunsEveryScenario(t *testing.T) {
 		if r.P50 <= 0 || r.P50 > r.P90 || r.P90 > r.P99 || r.P99 > r.Max {
 			t.Errorf("%s: percentiles p50 %s p90 %s p99 %s max %s are not ordered", r.Name, r.P50, r.P90, r.P99, r.Max)
 		}
-		if r.Throughput <= 0 || r.P50Ratio <= 0 || r.ThroughRate <= 0 {
-			t.Errorf("%s: throughput %f and ratios %f, %f must be positive", r.Name, r.Throughput, r.P50Ratio, r.ThroughRate)
+		if r.Throughput <= 0 || r.P50Ratio <= 0 || r.ThroughputRatio <= 0 {
+			t.Errorf("%s: throughput %f and ratios %f, %f must be positive", r.Name, r.Throughput, r.P50Ratio, r.ThroughputRatio)
 		}
 	}
-	if got[0].P50Ratio != 1 || got[0].ThroughRate != 1 {
-		t.Errorf("baseline ratios = %f, %f; want 1 and 1", got[0].P50Ratio, got[0].ThroughRate)
+	if got[0].P50Ratio != 1 || got[0].ThroughputRatio != 1 {
+		t.Errorf("baseline ratios = %f, %f; want 1 and 1", got[0].P50Ratio, got[0].ThroughputRatio)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
