@@ -3,8 +3,9 @@ package consumer
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
+
+	"github.com/storefront-go/storefront/libs/jobs"
 )
 
 const (
@@ -25,8 +26,7 @@ const (
 // again, so the retention must outlast every redelivery.
 func (r *Runner) PruneInbox(ctx context.Context) (int64, error) {
 	cutoff := time.Now().Add(-r.cfg.InboxRetention)
-	var total int64
-	for range pruneMaxBatches {
+	n, err := jobs.Drain(ctx, pruneBatch, pruneMaxBatches, func(ctx context.Context, limit int) (int, error) {
 		tag, err := r.pool.Exec(ctx, `
 			DELETE FROM consumer_inbox
 			WHERE consumer = $1 AND event_id IN (
@@ -34,34 +34,19 @@ func (r *Runner) PruneInbox(ctx context.Context) (int64, error) {
 				WHERE consumer = $1 AND processed_at < $2
 				ORDER BY processed_at
 				LIMIT $3)`,
-			r.cfg.Durable, cutoff, pruneBatch)
+			r.cfg.Durable, cutoff, limit)
 		if err != nil {
-			return total, fmt.Errorf("prune inbox of %s: %w", r.cfg.Durable, err)
+			return 0, fmt.Errorf("prune inbox of %s: %w", r.cfg.Durable, err)
 		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < pruneBatch {
-			break
-		}
-	}
-	return total, nil
+		return int(tag.RowsAffected()), nil
+	})
+	return int64(n), err
 }
 
 // pruneLoop prunes the inbox now and then every interval until ctx is done.
 func (r *Runner) pruneLoop(ctx context.Context) {
-	ticker := time.NewTicker(r.opts.pruneInterval)
-	defer ticker.Stop()
-	for {
+	jobs.Every(ctx, r.logger, "prune inbox", r.opts.pruneInterval, true, func(ctx context.Context) (int, error) {
 		n, err := r.PruneInbox(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			r.logger.WarnContext(ctx, "prune inbox", slog.Any("error", err))
-		case n > 0:
-			r.logger.InfoContext(ctx, "pruned inbox", slog.Int64("rows", n))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-	}
+		return int(n), err
+	})
 }

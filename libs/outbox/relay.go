@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/storefront-go/storefront/libs/broker"
+	"github.com/storefront-go/storefront/libs/jobs"
 )
 
 const (
@@ -435,8 +436,7 @@ func (r *Relay) publish(ctx context.Context, row row, noStream bool) (*jetstream
 // and returns how many it deleted. Pending rows are never deleted, nor are
 // parked ones: they are kept for an operator to requeue or delete.
 func (r *Relay) Cleanup(ctx context.Context) (int64, error) {
-	var total int64
-	for range maxCleanupBatches {
+	n, err := jobs.Drain(ctx, cleanupBatch, maxCleanupBatches, func(ctx context.Context, limit int) (int, error) {
 		tag, err := r.pool.Exec(ctx,
 			`DELETE FROM outbox_events
 			  WHERE id IN (
@@ -444,17 +444,14 @@ func (r *Relay) Cleanup(ctx context.Context) (int64, error) {
 			         WHERE published_at IS NOT NULL
 			           AND published_at < now() - make_interval(secs => $1)
 			         LIMIT $2)`,
-			r.cfg.Retention.Seconds(), cleanupBatch)
+			r.cfg.Retention.Seconds(), limit)
 		if err != nil {
-			return total, fmt.Errorf("delete published outbox events: %w", err)
+			return 0, fmt.Errorf("delete published outbox events: %w", err)
 		}
-		total += tag.RowsAffected()
 		r.metrics.cleanupDeletion.Add(float64(tag.RowsAffected()))
-		if tag.RowsAffected() < cleanupBatch {
-			break
-		}
-	}
-	return total, nil
+		return int(tag.RowsAffected()), nil
+	})
+	return int64(n), err
 }
 
 // stats are counts over the outbox table for the gauges.
