@@ -1,0 +1,316 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/storefront-go/storefront/libs/auth"
+	"github.com/storefront-go/storefront/libs/config"
+	"github.com/storefront-go/storefront/libs/outbox"
+	libpg "github.com/storefront-go/storefront/libs/postgres"
+	"github.com/storefront-go/storefront/libs/service"
+	"github.com/storefront-go/storefront/libs/testenv"
+)
+
+// waitFor bounds every wait for something asynchronous; it only prevents
+// hangs and is never asserted on.
+const waitFor = 30 * time.Second
+
+//nolint:gochecknoglobals // set once by TestMain, shared by the integration tests
+var pg *testenv.Postgres
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.MainWithPostgres(m, func(p *testenv.Postgres) { pg = p }))
+}
+
+// hostConfig is a service configuration with nothing of its own.
+type hostConfig struct{ service.Config }
+
+// syncBuffer collects log output written from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// running is a host serving in the background.
+type running struct {
+	host *service.Host
+	logs *syncBuffer
+	stop context.CancelFunc
+	done chan error
+}
+
+// startHost builds a host for spec against a fresh database and natsURL and
+// runs it until the test ends (or stop is called).
+func startHost(t *testing.T, spec service.Spec[hostConfig], natsURL string, vars map[string]string) *running {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test; needs Docker")
+	}
+	signer, err := auth.NewSigner("host-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := signer.JWKS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwksFile := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(jwksFile, jwks, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	environ := map[string]string{
+		"DATABASE_URL":   pg.NewDatabase(t),
+		"NATS_URL":       natsURL,
+		"AUTH_JWKS_FILE": jwksFile,
+		"AUTH_ISSUER":    "host-test",
+		"AUTH_AUDIENCE":  "host-test",
+		"GRPC_ADDR":      "127.0.0.1:0",
+		"HTTP_ADDR":      "127.0.0.1:0",
+		"ADMIN_ADDR":     "127.0.0.1:0",
+	}
+	for k, v := range vars {
+		environ[k] = v
+	}
+	cfg, err := config.LoadWithEnv[hostConfig](environ)
+	if err != nil {
+		t.Fatalf("load config: %v", err)
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	h, err := service.New(ctx, spec, cfg, logger)
+	if err != nil {
+		cancel()
+		t.Fatalf("new host: %v", err)
+	}
+	if err := h.Listen(); err != nil {
+		cancel()
+		t.Fatalf("listen: %v", err)
+	}
+	r := &running{host: h, logs: logs, stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- h.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-r.done:
+			t.Logf("run returned %v", err)
+		case <-time.After(waitFor):
+			t.Error("host did not stop")
+		}
+	})
+	return r
+}
+
+// wait stops the host and returns Run's result.
+func (r *running) wait(t *testing.T) error {
+	t.Helper()
+	r.stop()
+	select {
+	case err := <-r.done:
+		r.done <- err // for the cleanup
+		return err
+	case <-time.After(waitFor):
+		t.Fatal("host did not stop")
+		return nil
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func jetStream(t *testing.T, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// A stream that can't be created at start (here another stream owns its
+// subjects) does not stop the replica: it serves, and the host keeps trying
+// until the stream exists.
+func TestStreamThatCannotBeCreatedYetIsRetriedWhileServing(t *testing.T) {
+	t.Parallel()
+	srv := testenv.EmbeddedNATS(t)
+	js := jetStream(t, srv.URL())
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "BLOCKER", Subjects: []string{"hosttest.>"}}); err != nil {
+		t.Fatalf("create blocking stream: %v", err)
+	}
+	r := startHost(t, service.Spec[hostConfig]{
+		Name:    "hosttest",
+		Streams: []service.Stream{{Name: "HOSTTEST", Subjects: []string{"hosttest.>"}}},
+	}, srv.URL(), nil)
+
+	eventually(t, "readiness", func() bool {
+		code, _ := get(t, "http://"+r.host.HTTPAddr()+"/readyz")
+		return code == http.StatusOK
+	})
+	select {
+	case <-r.host.StreamsReady():
+		t.Fatal("streams reported ready while another stream owns their subjects")
+	default:
+	}
+	if !strings.Contains(r.logs.String(), "provision stream") {
+		t.Errorf("no warning about the stream in the logs:\n%s", r.logs.String())
+	}
+
+	if err := js.DeleteStream(t.Context(), "BLOCKER"); err != nil {
+		t.Fatalf("delete blocking stream: %v", err)
+	}
+	select {
+	case <-r.host.StreamsReady():
+	case <-time.After(waitFor):
+		t.Fatal("the host did not create its stream once it could")
+	}
+	if _, err := js.Stream(t.Context(), "HOSTTEST"); err != nil {
+		t.Errorf("stream HOSTTEST after provisioning: %v", err)
+	}
+	if err := r.wait(t); err != nil {
+		t.Errorf("run: %v", err)
+	}
+}
+
+// The build is exported as a metric on the admin port.
+func TestBuildInfoMetric(t *testing.T) {
+	t.Parallel()
+	r := startHost(t, service.Spec[hostConfig]{Name: "buildtest"}, testenv.EmbeddedNATS(t).URL(), nil)
+	select {
+	case <-r.host.StreamsReady():
+	case <-time.After(waitFor):
+		t.Fatal("a service without streams is never ready for them")
+	}
+	var body string
+	eventually(t, "metrics", func() bool {
+		var code int
+		code, body = get(t, "http://"+r.host.AdminAddr()+"/metrics")
+		return code == http.StatusOK
+	})
+	b := service.BuildInfo()
+	want := service.BuildInfoMetric + `{build_time="` + b.BuildTime + `",commit="` + b.Commit
+	if !strings.Contains(body, want) || !strings.Contains(body, `service="buildtest"`) {
+		t.Errorf("metrics lack %s...service=\"buildtest\"", want)
+	}
+}
+
+// An outbox that cannot be flushed at shutdown (NATS is gone) is logged,
+// not returned: its events wait in the outbox for the next start.
+func TestOutboxFlushFailureAtShutdownIsLoggedNotReturned(t *testing.T) {
+	t.Parallel()
+	srv := testenv.EmbeddedNATS(t)
+	r := startHost(t, service.Spec[hostConfig]{
+		Name:    "flushtest",
+		Streams: []service.Stream{{Name: "FLUSHTEST", Subjects: []string{"flushtest.>"}}},
+	}, srv.URL(), map[string]string{"OUTBOX_PUBLISH_TIMEOUT": "200ms", "OUTBOX_POLL_INTERVAL": "1h"})
+	<-r.host.StreamsReady()
+	srv.Shutdown()
+
+	pool := r.host.Pool()
+	if err := libpg.InTx(t.Context(), pool, func(tx pgx.Tx) error {
+		_, err := outbox.Enqueue(t.Context(), tx, "flushtest.thing.happened", wrapperspb.String("pending at shutdown"))
+		return err
+	}); err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	dsn := pool.Config().ConnString()
+	if err := r.wait(t); err != nil {
+		t.Errorf("run = %v; want nil: an unflushed outbox is not a failed shutdown", err)
+	}
+	if !strings.Contains(r.logs.String(), "flush outbox at shutdown") {
+		t.Errorf("no warning about the flush in the logs:\n%s", r.logs.String())
+	}
+	check, err := pgxpool.New(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer check.Close()
+	var pending int
+	if err := check.QueryRow(t.Context(), `SELECT count(*) FROM outbox_events WHERE published_at IS NULL`).Scan(&pending); err != nil {
+		t.Fatal(err)
+	}
+	if pending != 1 {
+		t.Errorf("pending outbox rows after shutdown = %d, want 1", pending)
+	}
+}
+
+// A worker that fails shuts the replica down, and Run returns its error.
+func TestFailingWorkerStopsTheReplica(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("boom")
+	r := startHost(t, service.Spec[hostConfig]{
+		Name: "workertest",
+		Wire: func(_ context.Context, h *service.Host, _ hostConfig) error {
+			h.Go("doomed", func(context.Context) error { return boom })
+			return nil
+		},
+	}, testenv.EmbeddedNATS(t).URL(), nil)
+	select {
+	case err := <-r.done:
+		r.done <- err
+		if !errors.Is(err, boom) || !strings.Contains(err.Error(), "doomed") {
+			t.Errorf("run = %v; want the worker's error, named", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("the replica kept serving after its worker failed")
+	}
+}
