@@ -2,11 +2,10 @@ package app
 
 import (
 	"context"
-	"log/slog"
-	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/storefront-go/storefront/libs/jobs"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
 	"github.com/storefront-go/storefront/services/catalogue/internal/watch"
 )
@@ -66,41 +65,12 @@ func (s *Service) invalidate(items []domain.ReservationItem) {
 	}
 }
 
-// RunSweeper expires reservations past their TTL every SweepInterval until
-// ctx is done. Several replicas may sweep at once; each reservation is
-// expired by one of them.
-func (s *Service) RunSweeper(ctx context.Context) {
-	ticker := time.NewTicker(s.cfg.SweepInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		n, err := s.SweepOnce(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.logger.WarnContext(ctx, "expire reservations", slog.Any("error", err), slog.Int("expired", n))
-			continue
-		}
-		if n > 0 {
-			s.logger.InfoContext(ctx, "reservations expired", slog.Int("expired", n))
-		}
-	}
-}
-
 // SweepOnce expires reservations past their TTL, batch by batch, and
-// returns how many it expired.
+// returns how many it expired. The host runs it every SweepInterval;
+// several replicas may sweep at once, and each reservation is expired by
+// one of them.
 func (s *Service) SweepOnce(ctx context.Context) (int, error) {
-	total := 0
-	for range maxBatchesPerSweep {
-		n, err := s.d.Expirer.ExpireReservations(ctx, s.cfg.SweepBatch)
-		total += n
-		if err != nil || n < s.cfg.SweepBatch {
-			return total, err
-		}
-	}
-	return total, nil
+	return jobs.Drain(ctx, s.cfg.SweepBatch, maxBatchesPerSweep, s.d.Expirer.ExpireReservations)
 }
 
 // WatchAvailability registers a watcher for ids and returns it with their

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/storefront-go/storefront/libs/jobs"
 	"github.com/storefront-go/storefront/services/orders/internal/contract"
 	"github.com/storefront-go/storefront/services/orders/internal/domain"
 )
@@ -233,41 +234,9 @@ func (s *Service) abandon(ctx context.Context, key KeyRef) {
 	}
 }
 
-// RunKeySweeper deletes expired idempotency keys every SweepInterval until
-// ctx is done. Expired keys are already treated as absent; this keeps the
-// table small.
-func (s *Service) RunKeySweeper(ctx context.Context) {
-	ticker := time.NewTicker(s.cfg.SweepInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		n, err := s.SweepKeys(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.logger.WarnContext(ctx, "delete expired idempotency keys", slog.Any("error", err), slog.Int("deleted", n))
-			continue
-		}
-		if n > 0 {
-			s.logger.InfoContext(ctx, "expired idempotency keys deleted", slog.Int("deleted", n))
-		}
-	}
-}
-
-// SweepKeys deletes expired keys batch by batch and returns how many.
+// SweepKeys deletes expired keys batch by batch and returns how many. The
+// host runs it every SweepInterval. Expired keys are already treated as
+// absent; this keeps the table small.
 func (s *Service) SweepKeys(ctx context.Context) (int, error) {
-	total := 0
-	for range maxSweepBatchesPerTick {
-		n, err := s.d.Keys.DeleteExpired(ctx, s.cfg.SweepBatch)
-		total += n
-		if err != nil {
-			return total, err
-		}
-		if n < s.cfg.SweepBatch {
-			return total, nil
-		}
-	}
-	return total, nil
+	return jobs.Drain(ctx, s.cfg.SweepBatch, maxSweepBatchesPerTick, s.d.Keys.DeleteExpired)
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
@@ -70,6 +71,32 @@ func (s *Subscription) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		s.consume.Stop()
 		return fmt.Errorf("drain catalogue events: %w", ctx.Err())
+	}
+}
+
+// drainTimeout bounds draining the subscription at shutdown.
+const drainTimeout = 5 * time.Second
+
+// Follow returns a worker for the host: once ready is closed (the stream
+// exists) it subscribes, drops the cache (changes made before the
+// subscription started may have been missed), applies events until ctx is
+// done, and then drains the subscription.
+func Follow(ready <-chan struct{}, js jetstream.JetStream, stream string, cache Invalidator, hub Publisher, logger *slog.Logger) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil
+		}
+		sub, err := Subscribe(ctx, js, stream, cache, hub, logger)
+		if err != nil {
+			return err
+		}
+		cache.Purge()
+		<-ctx.Done()
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+		defer cancel()
+		return sub.Stop(stopCtx)
 	}
 }
 

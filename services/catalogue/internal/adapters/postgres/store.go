@@ -17,7 +17,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/storefront-go/storefront/libs/consumer"
 	"github.com/storefront-go/storefront/libs/outbox"
 	libpg "github.com/storefront-go/storefront/libs/postgres"
 	"github.com/storefront-go/storefront/services/catalogue/internal/contract"
@@ -30,16 +29,13 @@ const versionTable = "catalogue_schema_version"
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrate applies the catalogue's migrations, the outbox's and the
-// consumer inbox's.
+// Migrate applies the service's own migrations; the host applies the
+// outbox's and the consumer inbox's before them.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := libpg.MigrateDir(ctx, pool, migrations, "migrations", versionTable); err != nil {
 		return fmt.Errorf("catalogue: %w", err)
 	}
-	if err := outbox.Migrate(ctx, pool); err != nil {
-		return err
-	}
-	return consumer.Migrate(ctx, pool)
+	return nil
 }
 
 // Store is the catalogue's storage.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/storefront-go/storefront/libs/outbox"
 	libpg "github.com/storefront-go/storefront/libs/postgres"
 	"github.com/storefront-go/storefront/services/orders/internal/app"
 )
@@ -21,12 +20,13 @@ const versionTable = "orders_schema_version"
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrate applies the orders and outbox migrations.
+// Migrate applies the service's own migrations; the host applies the
+// outbox's and the consumer inbox's before them.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := libpg.MigrateDir(ctx, pool, migrations, "migrations", versionTable); err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
-	return outbox.Migrate(ctx, pool)
+	return nil
 }
 
 // Store implements the app's storage interfaces over one pool.

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/storefront-go/storefront/libs/outbox"
 	pgstore "github.com/storefront-go/storefront/services/orders/internal/adapters/postgres"
 	"github.com/storefront-go/storefront/services/orders/internal/app"
 	"github.com/storefront-go/storefront/services/orders/internal/domain"
@@ -27,6 +28,10 @@ func newStore(t *testing.T) (*pgstore.Store, *pgxpool.Pool) {
 		t.Fatalf("pool: %v", err)
 	}
 	t.Cleanup(pool.Close)
+	// The host applies the outbox's migrations before the service's own.
+	if err := outbox.Migrate(t.Context(), pool); err != nil {
+		t.Fatalf("migrate outbox: %v", err)
+	}
 	if err := pgstore.Migrate(t.Context(), pool); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
