@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	tcexec "github.com/testcontainers/testcontainers-go/exec"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -257,5 +258,38 @@ func TestInsufficientStockLeavesNothingBehind(t *testing.T) {
 	}
 	if n := len(list.GetOrders()); n != 0 {
 		t.Errorf("carol has %d orders, want 0", n)
+	}
+}
+
+// Each image's binary carries the version, commit and build time that
+// make images stamped into it, and the commit matches the image's label.
+func TestVersionOfEachImage(t *testing.T) {
+	st := needStack(t)
+	for _, svc := range []*service{st.catalogue, st.orders, st.analytics} {
+		t.Run(svc.name, func(t *testing.T) {
+			info, err := svc.ctr.Inspect(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			revision := info.Config.Labels["org.opencontainers.image.revision"]
+			if revision == "" {
+				t.Fatal("image has no revision label")
+			}
+			code, out, err := svc.ctr.Exec(t.Context(), []string{"/" + svc.name, "version"}, tcexec.Multiplexed())
+			if err != nil || code != 0 {
+				t.Fatalf("%s version: exit %d, %v", svc.name, code, err)
+			}
+			b, err := io.ReadAll(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line := strings.TrimSpace(string(b))
+			if !strings.HasPrefix(line, svc.name+" ") || strings.HasPrefix(line, svc.name+" dev ") {
+				t.Errorf("version = %q; want %q followed by a stamped version, not dev", line, svc.name)
+			}
+			if !strings.Contains(line, "(commit "+revision+", built 20") {
+				t.Errorf("version = %q; want commit %s and a build time", line, revision)
+			}
+		})
 	}
 }

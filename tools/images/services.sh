@@ -13,6 +13,13 @@
 #   CA_BUNDLE                CA certificates to copy in
 #                            (default /etc/ssl/certs/ca-certificates.crt)
 #   GOARCH                   target architecture (default: the Docker daemon's)
+#   STOREFRONT_VERSION       version stamped into the binaries
+#                            (default: git describe --tags --always --dirty)
+#
+# The binaries get their version, commit and build time through -ldflags -X
+# (see libs/service); `<svc> version` prints them and they are exported as
+# the storefront_build_info metric. A clean tree is stamped with its commit
+# time, so rebuilding an unchanged commit gives the same image.
 set -euo pipefail
 
 ALL_SERVICES=(catalogue orders analytics)
@@ -46,6 +53,14 @@ if [ "$revision" != unknown ] && [ -n "$(git -C "$repo" status --porcelain --unt
 	revision="$revision-dirty"
 fi
 
+version="${STOREFRONT_VERSION:-$(git -C "$repo" describe --tags --always --dirty 2>/dev/null || echo dev)}"
+case "$revision" in
+unknown | *-dirty) build_time="$(date -u +%Y-%m-%dT%H:%M:%SZ)" ;;
+*) build_time="$(TZ=UTC0 git -C "$repo" log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ)" ;;
+esac
+pkg=github.com/storefront-go/storefront/libs/service
+ldflags="-s -w -X $pkg.version=$version -X $pkg.commit=$revision -X $pkg.buildTime=$build_time"
+
 ctx_root="$(mktemp -d)"
 trap 'rm -rf "$ctx_root"' EXIT
 
@@ -69,9 +84,9 @@ for svc in "${services[@]}"; do
 	ctx="$ctx_root/$svc"
 	mkdir -p "$ctx"
 
-	log "compiling $svc (linux/$arch)"
+	log "compiling $svc $version (linux/$arch)"
 	(cd "$repo" && CGO_ENABLED=0 GOOS=linux GOARCH="$arch" \
-		go build -trimpath -ldflags "-s -w" -o "$ctx/$svc" "./services/$svc/cmd/$svc") ||
+		go build -trimpath -ldflags "$ldflags" -o "$ctx/$svc" "./services/$svc/cmd/$svc") ||
 		die "go build of $svc failed"
 	cp "$CA_BUNDLE" "$ctx/ca-certificates.crt"
 	chmod 0644 "$ctx/ca-certificates.crt"
