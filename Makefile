@@ -44,17 +44,17 @@ check-generate: proto-deps ## Fail when libs/gen is stale
 	fi; echo "generated code is up to date"
 
 .PHONY: breaking
-breaking: proto-deps ## buf breaking against main (or the last release tag)
-	@base="$$(git describe --tags --abbrev=0 --match 'v*' 2>/dev/null || true)"; \
-	if [ -z "$$base" ] && git rev-parse -q --verify main >/dev/null; then base=main; fi; \
-	if [ -z "$$base" ]; then echo "breaking: no main branch or release tag to compare with; skipped"; exit 0; fi; \
+breaking: proto-deps ## buf breaking against the newest v* tag, else the parent commit (BREAKING_AGAINST overrides)
+	@base="$${BREAKING_AGAINST:-$$(git describe --tags --abbrev=0 --match 'v*' 2>/dev/null || true)}"; \
+	if [ -z "$$base" ] && git rev-parse -q --verify 'HEAD^{commit}' >/dev/null && git rev-parse -q --verify 'HEAD^' >/dev/null; then base='HEAD^'; fi; \
+	if [ -z "$$base" ]; then echo "breaking: no release tag and no parent commit to compare with; skipped"; exit 0; fi; \
 	if ! git cat-file -e "$$base:proto/buf.yaml" 2>/dev/null; then echo "breaking: $$base has no proto/ yet; skipped"; exit 0; fi; \
 	tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
 	git archive "$$base" proto buf.work.yaml | tar -x -C "$$tmp"; \
 	mkdir -p "$$tmp/.cache" && cp -R $(PROTO_DEPS) "$$tmp/.cache/"; \
 	buf="$$($(GO) tool -n buf)"; (cd "$$tmp" && "$$buf" build proto -o base.binpb); \
 	$(GO) tool buf breaking proto --exclude-imports --against "$$tmp/base.binpb"; \
-	echo "breaking: no breaking changes against $$base"
+	echo "breaking: no breaking changes against $$base ($$(git rev-parse --short "$$base"))"
 
 .PHONY: lint
 lint: proto-deps ## buf lint, gofmt and golangci-lint
