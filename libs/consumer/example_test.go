@@ -12,6 +12,7 @@ import (
 
 	"github.com/storefront-go/storefront/libs/consumer"
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
+	"github.com/storefront-go/storefront/libs/postgres"
 )
 
 // A service consumes orders.order.placed: the inbox is migrated with the
@@ -21,7 +22,7 @@ func ExampleNew() {
 		if err := consumer.Migrate(ctx, pool); err != nil {
 			return err
 		}
-		handle := func(ctx context.Context, tx pgx.Tx, msg consumer.Message) error {
+		handle := func(ctx context.Context, msg consumer.Message) error {
 			event, err := msg.Decode()
 			if err != nil {
 				return consumer.Permanent(err)
@@ -30,8 +31,12 @@ func ExampleNew() {
 			if !ok {
 				return consumer.Permanent(fmt.Errorf("unexpected event %s", msg.Type))
 			}
-			_, err = tx.Exec(ctx, `INSERT INTO order_stats (order_id) VALUES ($1)`, placed.GetOrderId())
-			return err
+			// InTx joins the unit of work in ctx: the insert commits with
+			// the event's inbox row.
+			return postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, `INSERT INTO order_stats (order_id) VALUES ($1)`, placed.GetOrderId())
+				return err
+			})
 		}
 		r, err := consumer.New(pool, js, consumer.Config{
 			Stream:         "ORDERS",

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -177,7 +176,7 @@ type sideEffectHandler struct {
 	fail func(Message) error
 }
 
-func (h *sideEffectHandler) handle(ctx context.Context, tx pgx.Tx, msg Message) error {
+func (h *sideEffectHandler) handle(ctx context.Context, msg Message) error {
 	h.mu.Lock()
 	if h.calls == nil {
 		h.calls = make(map[string]int)
@@ -196,6 +195,10 @@ func (h *sideEffectHandler) handle(ctx context.Context, tx pgx.Tx, msg Message) 
 	sc, ok := ev.(*cataloguev1.StockChanged)
 	if !ok {
 		return Permanent(fmt.Errorf("unexpected event %T", ev))
+	}
+	tx, ok := postgres.TxFrom(ctx)
+	if !ok {
+		return errors.New("handler context carries no unit of work")
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO side_effects (event_id, product_id) VALUES ($1, $2)`, msg.ID, sc.GetProductId()); err != nil {
 		return fmt.Errorf("insert side effect: %w", err)

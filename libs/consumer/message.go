@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -54,11 +53,14 @@ func (m Message) Decode() (proto.Message, error) {
 	return event, nil
 }
 
-// Handler applies one event. Its writes go through tx, which also holds the
-// inbox row, so they commit exactly once. A returned error rolls tx back and
+// Handler applies one event, usually by calling the use case that the
+// matching RPC calls. ctx carries the unit of work: the transaction that
+// also holds the event's inbox row. Writes through postgres.InTx join it
+// (postgres.TxFrom gives it to code that needs it directly), so they commit
+// with the inbox row, exactly once. A returned error rolls it all back and
 // the message is retried, or dead-lettered after the last attempt or at once
 // when the error is Permanent.
-type Handler func(ctx context.Context, tx pgx.Tx, msg Message) error
+type Handler func(ctx context.Context, msg Message) error
 
 // permanentError marks an error that retrying cannot fix.
 type permanentError struct {

@@ -175,7 +175,7 @@ func (r *Runner) callHandler(ctx context.Context, tx pgx.Tx, msg Message) (err e
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	if err := r.handler(ctx, tx, msg); err != nil {
+	if err := r.handler(postgres.WithTx(ctx, tx), msg); err != nil {
 		return fmt.Errorf("handle event %s: %w", msg.ID, err)
 	}
 	return nil

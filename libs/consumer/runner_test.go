@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
@@ -432,8 +431,8 @@ func TestRunnerDrainsInFlightMessageOnCancel(t *testing.T) {
 		}
 		return nil
 	}}
-	handle := func(ctx context.Context, tx pgx.Tx, m Message) error {
-		err := h.handle(ctx, tx, m)
+	handle := func(ctx context.Context, m Message) error {
+		err := h.handle(ctx, m)
 		if m.ID == slow.id {
 			handlerCtxErr <- ctx.Err()
 		}
@@ -566,7 +565,7 @@ func TestRunnerContinuesProducerTrace(t *testing.T) {
 	e.publish(t, ev, hdr)
 
 	seen := make(chan trace.SpanContext, 1)
-	handle := func(ctx context.Context, _ pgx.Tx, m Message) error {
+	handle := func(ctx context.Context, m Message) error {
 		if m.ID == ev.id {
 			select {
 			case seen <- trace.SpanContextFromContext(ctx):
@@ -629,7 +628,7 @@ func TestRunnerContinuesProducerTrace(t *testing.T) {
 
 func TestPruneInboxDeletesOnlyThisConsumersOldRows(t *testing.T) {
 	e := newEnv(t)
-	r := e.newRunner(t, Config{Durable: "pruner", InboxRetention: time.Hour}, func(context.Context, pgx.Tx, Message) error { return nil })
+	r := e.newRunner(t, Config{Durable: "pruner", InboxRetention: time.Hour}, func(context.Context, Message) error { return nil })
 	// 2,500 old rows (more than two batches), 10 recent ones, and old rows of
 	// another consumer that must stay.
 	if _, err := e.pool.Exec(t.Context(), `

@@ -278,3 +278,67 @@ func TestInTxReleasesConnection(t *testing.T) {
 		t.Errorf("got %d, want 42", got)
 	}
 }
+
+// Under a unit of work (WithTx), InTx joins it as a savepoint: a failing
+// inner call rolls back its own writes only, and nothing commits until the
+// owner of the unit of work commits.
+func TestInTxJoinsTheUnitOfWork(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	if _, err := pool.Exec(t.Context(), "CREATE TABLE units (id int PRIMARY KEY)"); err != nil {
+		t.Fatalf("create table: %v", err)
+	}
+	insert := func(id int) func(pgx.Tx) error {
+		return func(tx pgx.Tx) error {
+			_, err := tx.Exec(t.Context(), "INSERT INTO units (id) VALUES ($1)", id)
+			return err
+		}
+	}
+	count := func() int {
+		var n int
+		if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM units").Scan(&n); err != nil {
+			t.Fatalf("count: %v", err)
+		}
+		return n
+	}
+	errBoom := errors.New("boom")
+	err := postgres.InTx(t.Context(), pool, func(outer pgx.Tx) error {
+		ctx := postgres.WithTx(t.Context(), outer)
+		if got, ok := postgres.TxFrom(ctx); !ok || got != outer {
+			t.Error("TxFrom does not return the unit of work")
+		}
+		if err := postgres.InTx(ctx, pool, insert(1)); err != nil {
+			return err
+		}
+		failed := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+			if err := insert(2)(tx); err != nil {
+				return err
+			}
+			return errBoom
+		})
+		if !errors.Is(failed, errBoom) {
+			t.Errorf("inner InTx = %v, want %v", failed, errBoom)
+		}
+		if n := count(); n != 0 {
+			t.Errorf("%d rows visible outside before the unit of work commits, want 0", n)
+		}
+		return insert(3)(outer)
+	})
+	if err != nil {
+		t.Fatalf("outer InTx: %v", err)
+	}
+	rows, err := pool.Query(t.Context(), "SELECT id FROM units ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{1, 3}, ids); diff != "" {
+		t.Errorf("committed rows (-want +got):\n%s", diff)
+	}
+	if _, ok := postgres.TxFrom(t.Context()); ok {
+		t.Error("TxFrom found a unit of work in a plain context")
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -646,7 +645,7 @@ func TestRedriveReachesConsumerAgain(t *testing.T) {
 	var fixed atomic.Bool
 	var mu sync.Mutex
 	var handled []string
-	handler := func(_ context.Context, _ pgx.Tx, msg consumer.Message) error {
+	handler := func(_ context.Context, msg consumer.Message) error {
 		if !fixed.Load() {
 			return consumer.Permanent(errors.New("not fixed yet"))
 		}
