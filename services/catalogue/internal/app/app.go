@@ -51,15 +51,19 @@ type StockKeeper interface {
 	AdjustStock(ctx context.Context, id uuid.UUID, delta int64) (domain.Product, error)
 	// Reserve takes items, sorted by product id, or nothing.
 	Reserve(ctx context.Context, id uuid.UUID, items []domain.ReservationItem, ttl time.Duration) (domain.Reservation, error)
-	Release(ctx context.Context, id uuid.UUID) (domain.Reservation, error)
+	// Release ends a reservation and reports whether its stock went back
+	// now, rather than before.
+	Release(ctx context.Context, id uuid.UUID) (domain.Reservation, bool, error)
 }
 
 // ReservationConfirmer hands reservations to the orders placed with them.
 type ReservationConfirmer interface {
 	// Confirm marks an active reservation confirmed, so that it no longer
-	// expires, and returns it as it is afterwards; one that already ended
-	// is returned unchanged. An unknown id gives a domain.NotFoundError.
-	Confirm(ctx context.Context, id uuid.UUID) (domain.Reservation, error)
+	// expires, reinstates one that expired when its stock can be taken
+	// again, and returns it as it is afterwards with what changed; one that
+	// already ended is returned unchanged. An unknown id gives a
+	// domain.NotFoundError.
+	Confirm(ctx context.Context, id uuid.UUID) (domain.Reservation, domain.ConfirmResult, error)
 }
 
 // ReservationExpirer gives back the stock of reservations past their TTL.

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/google/uuid"
 
@@ -29,13 +30,21 @@ func (s *Service) ReserveStock(ctx context.Context, id uuid.UUID, items []domain
 	return r, nil
 }
 
-// ReleaseStock ends a reservation, giving its stock back exactly once.
+// ReleaseStock ends a reservation, giving its stock back exactly once. The
+// ReleaseStock RPC and the consumer of cancelled orders both call it; under
+// the consumer, ctx carries the transaction of the event's inbox row.
 func (s *Service) ReleaseStock(ctx context.Context, id uuid.UUID) (domain.Reservation, error) {
-	r, err := s.d.Stock.Release(ctx, id)
+	r, released, err := s.d.Stock.Release(ctx, id)
 	if err != nil {
 		return domain.Reservation{}, err
 	}
 	s.invalidate(r.Items)
+	logger := s.logger.With(slog.String("reservation_id", id.String()))
+	if released {
+		logger.InfoContext(ctx, "reservation released", slog.Int("items", len(r.Items)))
+	} else {
+		logger.InfoContext(ctx, "reservation had already ended", slog.String("status", r.Status.String()))
+	}
 	return r, nil
 }
 
@@ -47,16 +56,41 @@ func (s *Service) ReleaseStock(ctx context.Context, id uuid.UUID) (domain.Reserv
 // leave this replica's cache. A reservation that was released, or expired
 // and could not be reinstated, fails with a *domain.ReservationEndedError:
 // the order cannot be fulfilled from it.
+//
+// The ConfirmReservation RPC and the consumer of placed orders (the
+// backstop for a confirmation that failed) both call it; under the
+// consumer, ctx carries the transaction of the event's inbox row.
 func (s *Service) ConfirmReservation(ctx context.Context, id uuid.UUID) (domain.Reservation, error) {
-	r, err := s.d.Confirmer.Confirm(ctx, id)
+	r, result, err := s.d.Confirmer.Confirm(ctx, id)
 	if err != nil {
 		return domain.Reservation{}, err
 	}
 	s.invalidate(r.Items)
+	logConfirmation(ctx, s.logger.With(slog.String("reservation_id", id.String())), r, result)
 	if err := r.CheckConfirmed(); err != nil {
 		return domain.Reservation{}, err
 	}
 	return r, nil
+}
+
+// logConfirmation reports the outcome of a confirmation once, as loudly as
+// it deserves: a late confirmation that took the stock again is worth a
+// warning, and one that could not is an order that may be oversold.
+func logConfirmation(ctx context.Context, logger *slog.Logger, r domain.Reservation, result domain.ConfirmResult) {
+	switch {
+	case result == domain.ConfirmReinstated:
+		logger.WarnContext(ctx, "reservation had expired; its stock was taken again and it is confirmed",
+			slog.Int("items", len(r.Items)), slog.Time("expires_at", r.ExpiresAt))
+	case result == domain.ConfirmConfirmed:
+		logger.InfoContext(ctx, "reservation confirmed", slog.Int("items", len(r.Items)))
+	case r.Status == domain.ReservationConfirmed:
+		logger.DebugContext(ctx, "reservation was already confirmed")
+	case r.Status == domain.ReservationExpired:
+		logger.ErrorContext(ctx, "reservation had expired and its stock could not be taken again; the order may be oversold",
+			slog.Int("items", len(r.Items)), slog.Time("expires_at", r.ExpiresAt))
+	default:
+		logger.InfoContext(ctx, "reservation had already been released", slog.String("status", r.Status.String()))
+	}
 }
 
 func (s *Service) invalidate(items []domain.ReservationItem) {

@@ -6,20 +6,22 @@ import (
 	"log/slog"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/storefront-go/storefront/libs/consumer"
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
+	"github.com/storefront-go/storefront/services/catalogue/internal/app"
+	"github.com/storefront-go/storefront/services/catalogue/internal/cache"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
 	"github.com/storefront-go/storefront/services/catalogue/internal/ports"
 )
 
 // fakeReleaser records the reservations it is asked to release and answers
-// with a fixed outcome. The handler's transaction is not its concern here.
+// with a fixed outcome. The unit of work is not its concern here.
 type fakeReleaser struct {
 	r        domain.Reservation
 	released bool
@@ -27,9 +29,34 @@ type fakeReleaser struct {
 	calls    []uuid.UUID
 }
 
-func (f *fakeReleaser) ReleaseIn(_ context.Context, _ pgx.Tx, id uuid.UUID) (domain.Reservation, bool, error) {
+func (f *fakeReleaser) Release(_ context.Context, id uuid.UUID) (domain.Reservation, bool, error) {
 	f.calls = append(f.calls, id)
 	return f.r, f.released, f.err
+}
+
+func (f *fakeReleaser) AdjustStock(context.Context, uuid.UUID, int64) (domain.Product, error) {
+	return domain.Product{}, errors.New("not used")
+}
+
+func (f *fakeReleaser) Reserve(context.Context, uuid.UUID, []domain.ReservationItem, time.Duration) (domain.Reservation, error) {
+	return domain.Reservation{}, errors.New("not used")
+}
+
+// noCache is a product cache that holds nothing.
+type noCache struct{}
+
+func (noCache) Get(uuid.UUID) (domain.Product, cache.Generation, bool) {
+	return domain.Product{}, 0, false
+}
+
+func (noCache) Put(uuid.UUID, domain.Product, cache.Generation) bool { return false }
+
+func (noCache) Invalidate(uuid.UUID) {}
+
+// newApp is the use cases over d, with an empty cache.
+func newApp(d app.Deps, logger *slog.Logger) *app.Service {
+	d.Cache = noCache{}
+	return app.New(d, app.Config{}, logger)
 }
 
 // isPermanent reports whether err carries consumer.Permanent's mark, whose
@@ -132,8 +159,9 @@ func TestOrderCancelledHandle(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			rel := tt.releaser
-			h := ports.NewOrderCancelled(&rel, slog.New(slog.DiscardHandler))
-			err := h.Handle(t.Context(), nil, consumer.Message{
+			logger := slog.New(slog.DiscardHandler)
+			h := ports.NewOrderCancelled(newApp(app.Deps{Stock: &rel}, logger), logger)
+			err := h.Handle(t.Context(), consumer.Message{
 				ID: "evt-1", Subject: "orders.order.cancelled", Type: tt.msgType, Data: tt.data, NumDelivered: 1,
 			})
 			switch {

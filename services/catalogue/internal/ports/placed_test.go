@@ -9,17 +9,17 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/storefront-go/storefront/libs/consumer"
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
+	"github.com/storefront-go/storefront/services/catalogue/internal/app"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
 	"github.com/storefront-go/storefront/services/catalogue/internal/ports"
 )
 
 // fakeConfirmer records the reservations it is asked to confirm and answers
-// with a fixed outcome. The handler's transaction is not its concern here.
+// with a fixed outcome. The unit of work is not its concern here.
 type fakeConfirmer struct {
 	r      domain.Reservation
 	result domain.ConfirmResult
@@ -27,7 +27,7 @@ type fakeConfirmer struct {
 	calls  []uuid.UUID
 }
 
-func (f *fakeConfirmer) ConfirmIn(_ context.Context, _ pgx.Tx, id uuid.UUID) (domain.Reservation, domain.ConfirmResult, error) {
+func (f *fakeConfirmer) Confirm(_ context.Context, id uuid.UUID) (domain.Reservation, domain.ConfirmResult, error) {
 	f.calls = append(f.calls, id)
 	return f.r, f.result, f.err
 }
@@ -132,7 +132,7 @@ func TestOrderPlacedHandle(t *testing.T) {
 		{
 			name:      "no type header is read by subject",
 			data:      placed(order.String()),
-			confirmer: fakeConfirmer{result: domain.ConfirmConfirmed},
+			confirmer: fakeConfirmer{r: domain.Reservation{ID: order, Status: domain.ReservationConfirmed}, result: domain.ConfirmConfirmed},
 			wantCalls: []uuid.UUID{order},
 			wantLogs:  []slog.Level{slog.LevelInfo},
 		},
@@ -174,8 +174,9 @@ func TestOrderPlacedHandle(t *testing.T) {
 			t.Parallel()
 			c := tt.confirmer
 			logs := &levels{}
-			h := ports.NewOrderPlaced(&c, slog.New(logs))
-			err := h.Handle(t.Context(), nil, consumer.Message{
+			logger := slog.New(logs)
+			h := ports.NewOrderPlaced(newApp(app.Deps{Confirmer: &c}, logger), logger)
+			err := h.Handle(t.Context(), consumer.Message{
 				ID: "evt-1", Subject: "orders.order.placed", Type: tt.msgType, Data: tt.data, NumDelivered: 1,
 			})
 			switch {

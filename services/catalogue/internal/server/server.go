@@ -42,18 +42,16 @@ const (
 
 // The adapters satisfy the interfaces their consumers declare.
 var (
-	_ app.ProductReader          = (*pgstore.Store)(nil)
-	_ app.Browser                = (*pgstore.Store)(nil)
-	_ app.ProductWriter          = (*pgstore.Store)(nil)
-	_ app.StockKeeper            = (*pgstore.Store)(nil)
-	_ app.ReservationConfirmer   = (*pgstore.Store)(nil)
-	_ app.ReservationExpirer     = (*pgstore.Store)(nil)
-	_ app.ProductCache           = (*cache.LRU[uuid.UUID, domain.Product])(nil)
-	_ app.Watches                = (*watch.Hub)(nil)
-	_ events.Invalidator         = (*cache.LRU[uuid.UUID, domain.Product])(nil)
-	_ events.Publisher           = (*watch.Hub)(nil)
-	_ ports.ReservationReleaser  = (*pgstore.Store)(nil)
-	_ ports.ReservationConfirmer = (*pgstore.Store)(nil)
+	_ app.ProductReader        = (*pgstore.Store)(nil)
+	_ app.Browser              = (*pgstore.Store)(nil)
+	_ app.ProductWriter        = (*pgstore.Store)(nil)
+	_ app.StockKeeper          = (*pgstore.Store)(nil)
+	_ app.ReservationConfirmer = (*pgstore.Store)(nil)
+	_ app.ReservationExpirer   = (*pgstore.Store)(nil)
+	_ app.ProductCache         = (*cache.LRU[uuid.UUID, domain.Product])(nil)
+	_ app.Watches              = (*watch.Hub)(nil)
+	_ events.Invalidator       = (*cache.LRU[uuid.UUID, domain.Product])(nil)
+	_ events.Publisher         = (*watch.Hub)(nil)
 )
 
 // Config is the catalogue's configuration, read from the environment: the
@@ -191,11 +189,11 @@ func wire(_ context.Context, h *service.Host, cfg Config) error {
 	h.Go("follow catalogue events", events.Follow(h.StreamsReady(), h.JetStream(), contract.Stream, lru, hub, logger))
 	h.Every("expire reservations", cfg.SweepInterval, svc.SweepOnce)
 	if err := h.Consume(ConsumerConfig(cfg.PlacedConsumer).forSubject(orderPlacedDurable, contract.SubjectOrderPlaced),
-		ports.NewOrderPlaced(store, logger).Handle); err != nil {
+		ports.NewOrderPlaced(svc, logger).Handle); err != nil {
 		return err
 	}
 	return h.Consume(cfg.Consumer.forSubject(orderCancelledDurable, contract.SubjectOrderCancelled),
-		ports.NewOrderCancelled(store, logger).Handle)
+		ports.NewOrderCancelled(svc, logger).Handle)
 }
 
 // forSubject is the configuration of the durable consumer of one of the

@@ -193,37 +193,26 @@ func loadReservation(ctx context.Context, tx pgx.Tx, id uuid.UUID, lock bool) (d
 	return r, nil
 }
 
-// Release ends an active or confirmed reservation and gives its stock back.
-// A reservation that already ended is returned unchanged.
-func (s *Store) Release(ctx context.Context, id uuid.UUID) (domain.Reservation, error) {
-	var r domain.Reservation
-	err := libpg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		r, _, err = release(ctx, tx, id)
+// Release ends an active or confirmed reservation and gives its stock back,
+// in a transaction or in the unit of work ctx carries (the inbox
+// transaction of the consumer of cancelled orders). A reservation that
+// already ended is returned unchanged; released reports whether stock went
+// back now. An unknown reservation gives a domain.NotFoundError and leaves
+// an outer unit of work usable.
+func (s *Store) Release(ctx context.Context, id uuid.UUID) (r domain.Reservation, released bool, err error) {
+	err = libpg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		r, released, err = release(ctx, tx, id)
 		return err
 	})
-	if err != nil {
-		return domain.Reservation{}, fmt.Errorf("release reservation %s: %w", id, err)
-	}
-	return r, nil
-}
-
-// ReleaseIn does what Release does as part of tx, which the caller owns:
-// an event consumer commits the release with its inbox row. released
-// reports whether stock went back now, rather than before. An unknown
-// reservation gives a domain.NotFoundError and leaves tx usable.
-func (s *Store) ReleaseIn(ctx context.Context, tx pgx.Tx, id uuid.UUID) (r domain.Reservation, released bool, err error) {
-	r, released, err = release(ctx, tx, id)
 	if err != nil {
 		return domain.Reservation{}, false, fmt.Errorf("release reservation %s: %w", id, err)
 	}
 	return r, released, nil
 }
 
-// ConfirmIn marks an active reservation confirmed as part of tx, which the
-// caller owns: the consumer of placed orders commits it with its inbox row.
-// A confirmed reservation is no longer expired by the sweeper, and keeps its
-// stock until it is released. confirmed reports whether it changed now.
+// confirm marks an active reservation confirmed in tx. A confirmed
+// reservation is no longer expired by the sweeper, and keeps its stock
+// until it is released. The result reports what changed now.
 //
 // A reservation that expired before its order was placed (the order's
 // confirmation came late) is reinstated: its stock is taken again, with
@@ -231,7 +220,7 @@ func (s *Store) ReleaseIn(ctx context.Context, tx pgx.Tx, id uuid.UUID) (r domai
 // expired. A reservation already confirmed or released is returned
 // unchanged. An unknown reservation gives a domain.NotFoundError and leaves
 // tx usable.
-func (s *Store) ConfirmIn(ctx context.Context, tx pgx.Tx, id uuid.UUID) (domain.Reservation, domain.ConfirmResult, error) {
+func confirm(ctx context.Context, tx pgx.Tx, id uuid.UUID) (domain.Reservation, domain.ConfirmResult, error) {
 	r, err := loadReservation(ctx, tx, id, true)
 	if err != nil {
 		return domain.Reservation{}, domain.ConfirmUnchanged, fmt.Errorf("confirm reservation %s: %w", id, err)
@@ -249,21 +238,19 @@ func (s *Store) ConfirmIn(ctx context.Context, tx pgx.Tx, id uuid.UUID) (domain.
 	return r, domain.ConfirmConfirmed, nil
 }
 
-// Confirm does what ConfirmIn does in a transaction of its own, for the
-// ConfirmReservation RPC that orders call once an order is committed. The
-// reservation is returned as it is afterwards: confirmed, or released or
-// expired when it ended first.
-func (s *Store) Confirm(ctx context.Context, id uuid.UUID) (domain.Reservation, error) {
-	var r domain.Reservation
-	err := libpg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		r, _, err = s.ConfirmIn(ctx, tx, id)
+// Confirm confirms a reservation (see confirm) in a transaction, or in the
+// unit of work ctx carries (the inbox transaction of the consumer of placed
+// orders). The reservation is returned as it is afterwards, confirmed, or
+// released or expired when it ended first, with what changed now.
+func (s *Store) Confirm(ctx context.Context, id uuid.UUID) (r domain.Reservation, result domain.ConfirmResult, err error) {
+	err = libpg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		r, result, err = confirm(ctx, tx, id)
 		return err
 	})
 	if err != nil {
-		return domain.Reservation{}, err
+		return domain.Reservation{}, domain.ConfirmUnchanged, err
 	}
-	return r, nil
+	return r, result, nil
 }
 
 // reinstate takes an expired reservation's stock again and confirms it, in
