@@ -43,8 +43,8 @@ var kindCodes = map[apperr.Kind]codes.Code{
 //   - anything else is INTERNAL with a generic message.
 //
 // Errors the caller sees only as INTERNAL or UNKNOWN are logged here, once,
-// with the full method; an unavailable dependency is logged with the cause
-// the caller does not see.
+// with the full method; an unavailable dependency is logged as a warning,
+// with the cause the caller does not see.
 func UnaryErrors(logger *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		resp, err := handler(ctx, req)
@@ -73,9 +73,10 @@ func toStatus(ctx context.Context, logger *slog.Logger, method string, err error
 		err = ctxErr
 	}
 	if e, ok := apperr.From(err); ok && kindCodes[e.Kind] != codes.OK {
-		if e.Kind == apperr.KindUnavailable && e.Cause != nil {
+		if e.Kind == apperr.KindUnavailable && e.Dependency != "" {
+			// Operators need the cause, which the caller does not see.
 			logger.WarnContext(ctx, "dependency unavailable", slog.String("method", method),
-				slog.String("dependency", e.Dependency), slog.Any("error", e.Cause))
+				slog.String("dependency", e.Dependency), slog.Any("error", e))
 		}
 		return appStatus(e, serviceOf(method)).Err()
 	}

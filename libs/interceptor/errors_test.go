@@ -93,8 +93,10 @@ func TestUnaryErrors(t *testing.T) {
 		wantCode    codes.Code
 		wantMsg     string
 		wantDetails []any
-		// wantLog is the message of the one line logged, or "" for none.
-		wantLog string
+		// wantLog is the message of the one line logged, or "" for none;
+		// wantLogError is part of the error it logs.
+		wantLog      string
+		wantLogError string
 	}{
 		{
 			name:     "invalid argument",
@@ -145,21 +147,23 @@ func TestUnaryErrors(t *testing.T) {
 			wantDetails: []any{&errdetails.ErrorInfo{
 				Reason: "UNAVAILABLE", Domain: testService, Metadata: map[string]string{"dependency": "catalogue"},
 			}},
-			wantLog: "dependency unavailable",
+			wantLog:      "dependency unavailable",
+			wantLogError: "dial tcp 10.1.2.3:50051",
 		},
 		{name: "unavailable server", err: apperr.Unavailable("", "server is shutting down"), wantCode: codes.Unavailable, wantMsg: "server is shutting down", wantDetails: []any{info("UNAVAILABLE")}},
 		{name: "cancelled", err: fmt.Errorf("query: %w", context.Canceled), wantCode: codes.Canceled, wantMsg: "request cancelled"},
 		{name: "deadline", err: fmt.Errorf("query: %w", context.DeadlineExceeded), wantCode: codes.DeadlineExceeded, wantMsg: "deadline exceeded"},
-		{name: "unmapped", err: fmt.Errorf("load: %w", sql), wantCode: codes.Internal, wantMsg: "internal error", wantLog: "request failed"},
-		{name: "kit error without a kind", err: &apperr.Error{Message: "who knows"}, wantCode: codes.Internal, wantMsg: "internal error", wantLog: "request failed"},
+		{name: "unmapped", err: fmt.Errorf("load: %w", sql), wantCode: codes.Internal, wantMsg: "internal error", wantLog: "request failed", wantLogError: "SQLSTATE 42P01"},
+		{name: "kit error without a kind", err: &apperr.Error{Message: "who knows"}, wantCode: codes.Internal, wantMsg: "internal error", wantLog: "request failed", wantLogError: "who knows"},
 		{name: "status passes through", err: status.Error(codes.Unavailable, "transport is closing"), wantCode: codes.Unavailable, wantMsg: "transport is closing"},
-		{name: "unknown status passes through, logged", err: status.Error(codes.Unknown, "something odd"), wantCode: codes.Unknown, wantMsg: "something odd", wantLog: "request failed"},
+		{name: "unknown status passes through, logged", err: status.Error(codes.Unknown, "something odd"), wantCode: codes.Unknown, wantMsg: "something odd", wantLog: "request failed", wantLogError: "something odd"},
 		{
-			name:     "wrapped status is a call this server made",
-			err:      fmt.Errorf("reserve stock for order 7: %w", status.Error(codes.AlreadyExists, "reservation 7 already exists with different items")),
-			wantCode: codes.Internal,
-			wantMsg:  "internal error",
-			wantLog:  "request failed",
+			name:         "wrapped status is a call this server made",
+			err:          fmt.Errorf("reserve stock for order 7: %w", status.Error(codes.AlreadyExists, "reservation 7 already exists with different items")),
+			wantCode:     codes.Internal,
+			wantMsg:      "internal error",
+			wantLog:      "request failed",
+			wantLogError: "reserve stock for order 7",
 		},
 	}
 	for _, tt := range tests {
@@ -201,8 +205,8 @@ func TestUnaryErrors(t *testing.T) {
 			if line["msg"] != tt.wantLog || line["method"] != testMethod || line["trace_id"] != testTraceID {
 				t.Errorf("log line = %v, want msg %q with method %s and trace_id %s", line, tt.wantLog, testMethod, testTraceID)
 			}
-			if logged, _ := line["error"].(string); logged == "" {
-				t.Errorf("log line has no error: %v", line)
+			if logged, _ := line["error"].(string); !strings.Contains(logged, tt.wantLogError) {
+				t.Errorf("logged error %q does not contain %q", logged, tt.wantLogError)
 			}
 		})
 	}
