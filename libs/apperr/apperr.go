@@ -20,14 +20,26 @@ type Kind uint8
 
 // The kinds. The zero Kind is not one of them.
 const (
+	// KindInvalidArgument is a request that breaks a rule, whatever the
+	// state of the system.
 	KindInvalidArgument Kind = iota + 1
+	// KindNotFound is a resource that does not exist.
 	KindNotFound
+	// KindAlreadyExists is a request that collides with existing state.
 	KindAlreadyExists
+	// KindFailedPrecondition is a system not in a state to do what was
+	// asked.
 	KindFailedPrecondition
+	// KindAborted is a request that ran into a concurrent one.
 	KindAborted
+	// KindPermissionDenied is a known caller who may not do this.
 	KindPermissionDenied
+	// KindUnauthenticated is a caller whose identity is missing or not
+	// valid.
 	KindUnauthenticated
+	// KindResourceExhausted is a caller who used up a limit.
 	KindResourceExhausted
+	// KindUnavailable is a server or dependency that cannot serve now.
 	KindUnavailable
 )
 
@@ -179,15 +191,24 @@ func From(err error) (e *Error, ok bool) {
 // whether err is any not-found Error. Returned as they are, they read as
 // the kind's name ("not found").
 var (
-	ErrInvalidArgument    = sentinel(KindInvalidArgument)
-	ErrNotFound           = sentinel(KindNotFound)
-	ErrAlreadyExists      = sentinel(KindAlreadyExists)
+	// ErrInvalidArgument matches every KindInvalidArgument error.
+	ErrInvalidArgument = sentinel(KindInvalidArgument)
+	// ErrNotFound matches every KindNotFound error.
+	ErrNotFound = sentinel(KindNotFound)
+	// ErrAlreadyExists matches every KindAlreadyExists error.
+	ErrAlreadyExists = sentinel(KindAlreadyExists)
+	// ErrFailedPrecondition matches every KindFailedPrecondition error.
 	ErrFailedPrecondition = sentinel(KindFailedPrecondition)
-	ErrAborted            = sentinel(KindAborted)
-	ErrPermissionDenied   = sentinel(KindPermissionDenied)
-	ErrUnauthenticated    = sentinel(KindUnauthenticated)
-	ErrResourceExhausted  = sentinel(KindResourceExhausted)
-	ErrUnavailable        = sentinel(KindUnavailable)
+	// ErrAborted matches every KindAborted error.
+	ErrAborted = sentinel(KindAborted)
+	// ErrPermissionDenied matches every KindPermissionDenied error.
+	ErrPermissionDenied = sentinel(KindPermissionDenied)
+	// ErrUnauthenticated matches every KindUnauthenticated error.
+	ErrUnauthenticated = sentinel(KindUnauthenticated)
+	// ErrResourceExhausted matches every KindResourceExhausted error.
+	ErrResourceExhausted = sentinel(KindResourceExhausted)
+	// ErrUnavailable matches every KindUnavailable error.
+	ErrUnavailable = sentinel(KindUnavailable)
 )
 
 func sentinel(k Kind) *Error {

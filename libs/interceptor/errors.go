@@ -72,6 +72,7 @@ func toStatus(ctx context.Context, logger *slog.Logger, method string, err error
 		// that is a consequence.
 		err = ctxErr
 	}
+	// A kit error of no known kind is a bug; it falls through to INTERNAL.
 	if e, ok := apperr.From(err); ok && kindCodes[e.Kind] != codes.OK {
 		if e.Kind == apperr.KindUnavailable && e.Dependency != "" {
 			// Operators need the cause, which the caller does not see.
