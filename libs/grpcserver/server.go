@@ -134,6 +134,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry, opts ...Opti
 		metrics.UnaryServerInterceptor(),
 		interceptor.UnaryLogging(logger),
 		recovery.Unary(),
+		interceptor.UnaryErrors(logger),
 	}
 	unary = append(unary, o.unary...)
 	unary = append(unary, validator.Unary())
@@ -142,6 +143,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry, opts ...Opti
 		metrics.StreamServerInterceptor(),
 		interceptor.StreamLogging(logger),
 		recovery.Stream(),
+		interceptor.StreamErrors(logger),
 	}
 	stream = append(stream, o.stream...)
 	stream = append(stream, validator.Stream())

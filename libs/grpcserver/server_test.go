@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/storefront-go/storefront/libs/apperr"
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
 	"github.com/storefront-go/storefront/libs/gen/catalogue/v1/cataloguev1connect"
 	"github.com/storefront-go/storefront/libs/grpcserver"
@@ -37,6 +39,10 @@ const (
 	okID    = "0193a3c4-1111-7000-8000-000000000001"
 	panicID = "0193a3c4-2222-7000-8000-000000000002"
 	slowID  = "0193a3c4-3333-7000-8000-000000000003"
+	// failID fails with an error the kit does not know; goneID with a
+	// kit NOT_FOUND.
+	failID = "0193a3c4-4444-7000-8000-000000000004"
+	goneID = "0193a3c4-5555-7000-8000-000000000005"
 )
 
 // catalogue is a test implementation that behaves on command.
@@ -61,6 +67,10 @@ func (c *catalogue) GetProduct(ctx context.Context, req *cataloguev1.GetProductR
 	case slowID:
 		close(c.slowStarted)
 		<-c.release
+	case failID:
+		return nil, fmt.Errorf("get product %s: %w", failID, errors.New("SQLSTATE 42P01"))
+	case goneID:
+		return nil, fmt.Errorf("get product %s: %w", goneID, apperr.NotFound("product "+goneID+" not found"))
 	}
 	return &cataloguev1.GetProductResponse{Product: &cataloguev1.Product{Id: req.GetProductId(), Name: "Lamp"}}, nil
 }
@@ -267,6 +277,58 @@ func TestPanicBecomesInternalAndServerKeepsServing(t *testing.T) {
 	}
 	if !found {
 		t.Error("no panic log line with a stack")
+	}
+}
+
+// The errors interceptor sits inside logging and metrics, so they record
+// the code the caller gets, not the UNKNOWN of a raw error.
+func TestHandlerErrorsAreMappedBeforeLoggingAndMetrics(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		id       string
+		wantCode codes.Code
+		wantMsg  string
+		// wantFailed is how many "request failed" lines to expect.
+		wantFailed int
+	}{
+		{id: failID, wantCode: codes.Internal, wantMsg: "internal error", wantFailed: 1},
+		{id: goneID, wantCode: codes.NotFound, wantMsg: "product " + goneID + " not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.wantCode.String(), func(t *testing.T) {
+			t.Parallel()
+			h := start(t, testConfig())
+			client := cataloguev1.NewCatalogueServiceClient(h.conn)
+			traceID := "4bf92f3577b34da6a3ce929d0e0e4736"
+			ctx := metadata.AppendToOutgoingContext(t.Context(), "traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+
+			_, err := client.GetProduct(ctx, &cataloguev1.GetProductRequest{ProductId: tt.id})
+			if st := status.Convert(err); st.Code() != tt.wantCode || st.Message() != tt.wantMsg {
+				t.Fatalf("status = %v %q, want %v %q", st.Code(), st.Message(), tt.wantCode, tt.wantMsg)
+			}
+			if got := handled(t, h.reg, "GetProduct", tt.wantCode.String()); got != 1 {
+				t.Errorf("grpc_server_handled_total{GetProduct,%v} = %v, want 1", tt.wantCode, got)
+			}
+			var rpcCodes []any
+			failed := 0
+			for _, l := range h.logs.lines(t) {
+				if l["grpc.method"] == "GetProduct" {
+					rpcCodes = append(rpcCodes, l["grpc.code"])
+				}
+				if l["msg"] == "request failed" {
+					failed++
+					if l["method"] != cataloguev1.CatalogueService_GetProduct_FullMethodName || l["trace_id"] != traceID {
+						t.Errorf("request failed line = %v, want the full method and trace_id %s", l, traceID)
+					}
+				}
+			}
+			if diff := cmp.Diff([]any{tt.wantCode.String()}, rpcCodes); diff != "" {
+				t.Errorf("codes logged for GetProduct (-want +got):\n%s", diff)
+			}
+			if failed != tt.wantFailed {
+				t.Errorf("%d request failed lines, want %d", failed, tt.wantFailed)
+			}
+		})
 	}
 }
 

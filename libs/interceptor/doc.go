@@ -1,4 +1,5 @@
 // Package interceptor provides the server interceptors that every Storefront
 // service runs, in this order: default deadline, metrics, logging, recovery,
-// (authentication, supplied by the service), and request validation.
+// errors (apperr errors to statuses), (authentication, supplied by the
+// service), and request validation.
 package interceptor

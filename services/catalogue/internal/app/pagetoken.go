@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/storefront-go/storefront/libs/apperr"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
 )
 
@@ -18,7 +19,7 @@ const tokenVersion = 1
 
 // errBadToken is the answer to any token that does not decode.
 func errBadToken() error {
-	return domain.Invalid("page_token", "is malformed or was issued for another request")
+	return apperr.Invalid("page_token", "is malformed or was issued for another request")
 }
 
 type listToken struct {

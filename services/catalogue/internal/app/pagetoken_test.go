@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/storefront-go/storefront/libs/apperr"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
 )
 
@@ -108,8 +109,8 @@ func TestBadTokens(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			err := tt.decode()
-			var verr *domain.ValidationError
-			if !errors.As(err, &verr) || len(verr.Violations) != 1 || verr.Violations[0].Field != "page_token" {
+			var verr *apperr.Error
+			if !errors.As(err, &verr) || verr.Kind != apperr.KindInvalidArgument || len(verr.FieldViolations) != 1 || verr.FieldViolations[0].Field != "page_token" {
 				t.Errorf("err = %v, want a page_token violation", err)
 			}
 		})

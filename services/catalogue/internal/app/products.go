@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/storefront-go/storefront/libs/apperr"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
 )
 
@@ -169,7 +170,7 @@ func (s *Service) DeleteProduct(ctx context.Context, id uuid.UUID) error {
 // AdjustStock changes a product's stock by delta; reason is logged.
 func (s *Service) AdjustStock(ctx context.Context, id uuid.UUID, delta int64, reason string) (domain.Product, error) {
 	if delta == 0 || delta < -domain.MaxStockDelta || delta > domain.MaxStockDelta {
-		return domain.Product{}, domain.Invalid("delta", "must be a non-zero change of at most 1000000 units")
+		return domain.Product{}, apperr.Invalid("delta", "must be a non-zero change of at most 1000000 units")
 	}
 	p, err := s.d.Stock.AdjustStock(ctx, id, delta)
 	if err != nil {

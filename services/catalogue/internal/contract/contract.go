@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/storefront-go/storefront/libs/apperr"
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
@@ -165,7 +166,7 @@ func ReservationItems(items []*cataloguev1.ReservationItem) ([]domain.Reservatio
 func ParseID(field, s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
 	if err != nil {
-		return uuid.Nil, domain.Invalid(field, "must be a UUID")
+		return uuid.Nil, apperr.Invalid(field, "must be a UUID")
 	}
 	return id, nil
 }

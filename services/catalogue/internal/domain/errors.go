@@ -1,68 +1,47 @@
 package domain
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/storefront-go/storefront/libs/apperr"
 )
 
-// Sentinels that the typed errors below match with errors.Is, so callers can
-// branch on the kind of failure without knowing its details.
+// Reasons, for the ErrorInfo of the errors below.
+const (
+	reasonInsufficientStock   = "INSUFFICIENT_STOCK"
+	reasonReservationEnded    = "RESERVATION_ENDED"
+	reasonDuplicateSKU        = "DUPLICATE_SKU"
+	reasonReservationConflict = "RESERVATION_CONFLICT"
+)
+
+// Sentinels that the errors below match with errors.Is, so callers can
+// branch on the kind of failure without knowing its details. Validation
+// errors are apperr.Invalid and its kin.
 var (
-	// ErrNotFound means a product or reservation does not exist.
-	ErrNotFound = errors.New("not found")
-	// ErrInvalid means the caller sent a value that breaks a rule.
-	ErrInvalid = errors.New("invalid argument")
-	// ErrAlreadyExists means the request collides with existing state.
-	ErrAlreadyExists = errors.New("already exists")
+	// ErrNotFound matches every not-found error: a product or reservation
+	// does not exist.
+	ErrNotFound = apperr.ErrNotFound
+	// ErrInvalid matches every invalid-argument error: the caller sent a
+	// value that breaks a rule.
+	ErrInvalid = apperr.ErrInvalidArgument
+	// ErrAlreadyExists matches every error of a request that collides with
+	// existing state.
+	ErrAlreadyExists = apperr.ErrAlreadyExists
 	// ErrInsufficientStock means there is not enough stock for a change.
-	ErrInsufficientStock = errors.New("insufficient stock")
+	ErrInsufficientStock = apperr.FailedPrecondition(reasonInsufficientStock, "insufficient stock")
 	// ErrReservationEnded means a reservation was released or expired, so
 	// it no longer holds stock and cannot be confirmed.
-	ErrReservationEnded = errors.New("reservation ended")
+	ErrReservationEnded = apperr.FailedPrecondition(reasonReservationEnded, "reservation ended")
 )
 
-// FieldViolation names one bad field and says what is wrong with it.
-type FieldViolation struct {
-	Field       string
-	Description string
-}
-
-// ValidationError lists the fields that break a rule. Its message is safe to
-// show to callers.
-type ValidationError struct {
-	Violations []FieldViolation
-}
-
-// Error returns every violation on one line.
-func (e *ValidationError) Error() string {
-	parts := make([]string, 0, len(e.Violations))
-	for _, v := range e.Violations {
-		parts = append(parts, v.Field+": "+v.Description)
-	}
-	return "invalid argument: " + strings.Join(parts, "; ")
-}
-
-// Is makes errors.Is(err, ErrInvalid) true.
-func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
-
-// Prefixed returns a copy whose field paths are nested under prefix, for
-// rules checked on a sub-message ("product.name").
-func (e *ValidationError) Prefixed(prefix string) *ValidationError {
-	out := &ValidationError{Violations: make([]FieldViolation, len(e.Violations))}
-	for i, v := range e.Violations {
-		v.Field = prefix + "." + v.Field
-		out.Violations[i] = v
-	}
-	return out
-}
-
-// Invalid returns a ValidationError for one field.
-func Invalid(field, description string) *ValidationError {
-	return &ValidationError{Violations: []FieldViolation{{Field: field, Description: description}}}
-}
+var (
+	_ apperr.Describer = (*NotFoundError)(nil)
+	_ apperr.Describer = (*InsufficientStockError)(nil)
+	_ apperr.Describer = (*ReservationEndedError)(nil)
+)
 
 // NotFoundError says which resource is missing.
 type NotFoundError struct {
@@ -83,6 +62,11 @@ func (e *NotFoundError) Error() string {
 // Is makes errors.Is(err, ErrNotFound) true.
 func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 
+// AppError is NOT_FOUND with reason PRODUCT_NOT_FOUND (or RESERVATION_...).
+func (e *NotFoundError) AppError() *apperr.Error {
+	return apperr.NotFound(e.Error()).WithReason(strings.ToUpper(e.Resource) + "_NOT_FOUND")
+}
+
 // ProductNotFound returns a NotFoundError for products.
 func ProductNotFound(ids ...uuid.UUID) *NotFoundError {
 	return &NotFoundError{Resource: "product", IDs: ids}
@@ -93,31 +77,15 @@ func ReservationNotFound(id uuid.UUID) *NotFoundError {
 	return &NotFoundError{Resource: "reservation", IDs: []uuid.UUID{id}}
 }
 
-// DuplicateSKUError says a sku is taken by another product.
-type DuplicateSKUError struct {
-	SKU string
+// DuplicateSKU says a sku is taken by another product.
+func DuplicateSKU(sku string) *apperr.Error {
+	return apperr.AlreadyExists(fmt.Sprintf("a product with sku %q already exists", sku)).WithReason(reasonDuplicateSKU)
 }
 
-// Error names the sku.
-func (e *DuplicateSKUError) Error() string {
-	return fmt.Sprintf("a product with sku %q already exists", e.SKU)
+// ReservationConflict says a reservation id was reused with other items.
+func ReservationConflict(id uuid.UUID) *apperr.Error {
+	return apperr.AlreadyExists(fmt.Sprintf("reservation %s already exists with different items", id)).WithReason(reasonReservationConflict)
 }
-
-// Is makes errors.Is(err, ErrAlreadyExists) true.
-func (e *DuplicateSKUError) Is(target error) bool { return target == ErrAlreadyExists }
-
-// ReservationConflictError says a reservation id was reused with other items.
-type ReservationConflictError struct {
-	ID uuid.UUID
-}
-
-// Error names the reservation.
-func (e *ReservationConflictError) Error() string {
-	return fmt.Sprintf("reservation %s already exists with different items", e.ID)
-}
-
-// Is makes errors.Is(err, ErrAlreadyExists) true.
-func (e *ReservationConflictError) Is(target error) bool { return target == ErrAlreadyExists }
 
 // Shortage is one product that lacks stock for a change.
 type Shortage struct {
@@ -143,6 +111,19 @@ func (e *InsufficientStockError) Error() string {
 // Is makes errors.Is(err, ErrInsufficientStock) true.
 func (e *InsufficientStockError) Is(target error) bool { return target == ErrInsufficientStock }
 
+// AppError is FAILED_PRECONDITION with a STOCK violation per product.
+func (e *InsufficientStockError) AppError() *apperr.Error {
+	vs := make([]apperr.PreconditionViolation, len(e.Shortages))
+	for i, s := range e.Shortages {
+		vs[i] = apperr.PreconditionViolation{
+			Type:        "STOCK",
+			Subject:     "products/" + s.ProductID.String(),
+			Description: fmt.Sprintf("requested %d, available %d", s.Requested, s.Available),
+		}
+	}
+	return apperr.FailedPrecondition(reasonInsufficientStock, e.Error(), vs...)
+}
+
 // ReservationEndedError says a reservation cannot be confirmed because it
 // was released or expired: its stock went back, and the order placed with
 // it can no longer be fulfilled from it.
@@ -158,3 +139,12 @@ func (e *ReservationEndedError) Error() string {
 
 // Is makes errors.Is(err, ErrReservationEnded) true.
 func (e *ReservationEndedError) Is(target error) bool { return target == ErrReservationEnded }
+
+// AppError is FAILED_PRECONDITION with a RESERVATION_STATUS violation.
+func (e *ReservationEndedError) AppError() *apperr.Error {
+	return apperr.FailedPrecondition(reasonReservationEnded, e.Error(), apperr.PreconditionViolation{
+		Type:        "RESERVATION_STATUS",
+		Subject:     "reservations/" + e.ID.String(),
+		Description: "reservation is " + e.Status.String(),
+	})
+}

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/storefront-go/storefront/libs/apperr"
 )
 
 // Limits on product fields. They match the contract's validation rules, so
@@ -91,23 +93,23 @@ type NewProduct struct {
 
 // Validate checks every field and reports all violations at once.
 func (n NewProduct) Validate() error {
-	var vs []FieldViolation
+	var vs []apperr.FieldViolation
 	for _, f := range []string{FieldSKU, FieldName, FieldDescription, FieldCategoryID, FieldPrice, FieldImageURLs} {
 		vs = append(vs, n.check(f)...)
 	}
 	if n.StockQty < 0 {
-		vs = append(vs, FieldViolation{Field: "stock_qty", Description: "must not be negative"})
+		vs = append(vs, apperr.FieldViolation{Field: "stock_qty", Description: "must not be negative"})
 	}
 	if len(vs) > 0 {
-		return &ValidationError{Violations: vs}
+		return apperr.InvalidFields(vs...)
 	}
 	return nil
 }
 
 // check returns the violations of one field.
-func (f ProductFields) check(field string) []FieldViolation {
-	bad := func(path, desc string) []FieldViolation {
-		return []FieldViolation{{Field: path, Description: desc}}
+func (f ProductFields) check(field string) []apperr.FieldViolation {
+	bad := func(path, desc string) []apperr.FieldViolation {
+		return []apperr.FieldViolation{{Field: path, Description: desc}}
 	}
 	switch field {
 	case FieldSKU:
@@ -127,12 +129,12 @@ func (f ProductFields) check(field string) []FieldViolation {
 			return bad(field, "must be a slug of 1 to 64 lower-case letters, digits or dashes")
 		}
 	case FieldPrice:
-		var vs []FieldViolation
+		var vs []apperr.FieldViolation
 		if f.Price.AmountMinor < 0 {
-			vs = append(vs, FieldViolation{Field: "price.amount_minor", Description: "must not be negative"})
+			vs = append(vs, apperr.FieldViolation{Field: "price.amount_minor", Description: "must not be negative"})
 		}
 		if !currencyPattern.MatchString(f.Price.CurrencyCode) {
-			vs = append(vs, FieldViolation{Field: "price.currency_code", Description: "must be an ISO-4217 code such as EUR"})
+			vs = append(vs, apperr.FieldViolation{Field: "price.currency_code", Description: "must be an ISO-4217 code such as EUR"})
 		}
 		return vs
 	case FieldImageURLs:
@@ -161,13 +163,13 @@ func isAbsoluteURL(s string) bool {
 // are rejected.
 func (p *Product) Apply(paths []string, v ProductFields) ([]string, error) {
 	if len(paths) == 0 {
-		return nil, Invalid("update_mask", "must name at least one field")
+		return nil, apperr.Invalid("update_mask", "must name at least one field")
 	}
-	var vs []FieldViolation
+	var vs []apperr.FieldViolation
 	seen := make(map[string]bool, len(paths))
 	for _, path := range paths {
 		if seen[path] {
-			vs = append(vs, FieldViolation{Field: "update_mask", Description: "names " + path + " more than once"})
+			vs = append(vs, apperr.FieldViolation{Field: "update_mask", Description: "names " + path + " more than once"})
 			continue
 		}
 		seen[path] = true
@@ -179,7 +181,7 @@ func (p *Product) Apply(paths []string, v ProductFields) ([]string, error) {
 		}
 	}
 	if len(vs) > 0 {
-		return nil, &ValidationError{Violations: vs}
+		return nil, apperr.InvalidFields(vs...)
 	}
 	var changed []string
 	for _, path := range paths {
@@ -226,7 +228,7 @@ func assign[T comparable](dst *T, v T) bool {
 // InsufficientStockError when it would go below zero.
 func ApplyStockDelta(id uuid.UUID, current, delta int64) (int64, error) {
 	if delta == 0 || delta < -MaxStockDelta || delta > MaxStockDelta {
-		return 0, Invalid("delta", "must be a non-zero change of at most 1000000 units")
+		return 0, apperr.Invalid("delta", "must be a non-zero change of at most 1000000 units")
 	}
 	if current+delta < 0 {
 		return 0, &InsufficientStockError{Shortages: []Shortage{{ProductID: id, Requested: -delta, Available: current}}}

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/storefront-go/storefront/libs/apperr"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
 )
 
@@ -28,15 +29,15 @@ func fields(t *testing.T, err error) []string {
 	if err == nil {
 		return nil
 	}
-	var verr *domain.ValidationError
-	if !errors.As(err, &verr) {
-		t.Fatalf("error %v is not a *ValidationError", err)
+	var verr *apperr.Error
+	if !errors.As(err, &verr) || verr.Kind != apperr.KindInvalidArgument {
+		t.Fatalf("error %v is not an invalid-argument *apperr.Error", err)
 	}
 	if !errors.Is(err, domain.ErrInvalid) {
 		t.Errorf("errors.Is(%v, ErrInvalid) = false", err)
 	}
 	var out []string
-	for _, v := range verr.Violations {
+	for _, v := range verr.FieldViolations {
 		out = append(out, v.Field)
 	}
 	return out

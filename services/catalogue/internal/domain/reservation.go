@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/storefront-go/storefront/libs/apperr"
 )
 
 // MaxReservationItems bounds the lines of one reservation.
@@ -81,18 +83,18 @@ type Reservation struct {
 // reservations can never wait on each other.
 func NewReservation(id uuid.UUID, items []ReservationItem) ([]ReservationItem, error) {
 	if id == uuid.Nil {
-		return nil, Invalid("reservation_id", "must be a UUID")
+		return nil, apperr.Invalid("reservation_id", "must be a UUID")
 	}
 	if len(items) == 0 || len(items) > MaxReservationItems {
-		return nil, Invalid("items", "must hold 1 to 100 items")
+		return nil, apperr.Invalid("items", "must hold 1 to 100 items")
 	}
 	sorted := SortedItems(items)
 	for i, it := range sorted {
 		if it.Quantity <= 0 || it.Quantity > 10000 {
-			return nil, Invalid("items", "quantities must be 1 to 10000")
+			return nil, apperr.Invalid("items", "quantities must be 1 to 10000")
 		}
 		if i > 0 && sorted[i-1].ProductID == it.ProductID {
-			return nil, Invalid("items", "each product may appear only once")
+			return nil, apperr.Invalid("items", "each product may appear only once")
 		}
 	}
 	return sorted, nil

@@ -1,9 +1,10 @@
 // Package ports serves catalogue.v1.CatalogueService over gRPC and handles
 // the orders' events the catalogue consumes. Handlers convert messages, call
 // the use cases (an event handler calls the store, inside the consumer's
-// transaction) and map domain errors to status codes or, for events, to
-// acknowledge, retry or dead-letter; requests arrive already checked against
-// the contract's rules.
+// transaction) and return their errors as they are, for
+// interceptor.UnaryErrors to map to status codes, or, for events, map them
+// to acknowledge, retry or dead-letter; requests arrive already checked
+// against the contract's rules.
 package ports
 
 import (
@@ -24,44 +25,26 @@ import (
 // Handler implements cataloguev1.CatalogueServiceServer.
 type Handler struct {
 	cataloguev1.UnimplementedCatalogueServiceServer
-	app    *app.Service
-	logger *slog.Logger
+	app *app.Service
 }
 
 var _ cataloguev1.CatalogueServiceServer = (*Handler)(nil)
 
-// NewHandler returns a handler over the use cases.
-func NewHandler(a *app.Service, logger *slog.Logger) *Handler {
-	return &Handler{app: a, logger: logger}
-}
-
-// fail turns err into a status error. Unexpected errors are logged here,
-// once, and reach the caller only as INTERNAL.
-func (h *Handler) fail(ctx context.Context, method string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		// The caller went away or ran out of time; whatever failed after
-		// that is a consequence.
-		err = ctxErr
-	}
-	st, internal := Status(err)
-	if internal {
-		h.logger.ErrorContext(ctx, "request failed", slog.String("method", method), slog.Any("error", err))
-	}
-	return st.Err()
+// NewHandler returns a handler over the use cases. The logger is unused:
+// the errors interceptor logs what fails.
+func NewHandler(a *app.Service, _ *slog.Logger) *Handler {
+	return &Handler{app: a}
 }
 
 // GetProduct returns one product, from the read cache when possible.
 func (h *Handler) GetProduct(ctx context.Context, req *cataloguev1.GetProductRequest) (*cataloguev1.GetProductResponse, error) {
 	id, err := contract.ParseID("product_id", req.GetProductId())
 	if err != nil {
-		return nil, h.fail(ctx, "GetProduct", err)
+		return nil, err
 	}
 	p, err := h.app.GetProduct(ctx, id)
 	if err != nil {
-		return nil, h.fail(ctx, "GetProduct", err)
+		return nil, err
 	}
 	return &cataloguev1.GetProductResponse{Product: contract.Product(p)}, nil
 }
@@ -70,11 +53,11 @@ func (h *Handler) GetProduct(ctx context.Context, req *cataloguev1.GetProductReq
 func (h *Handler) BatchGetProducts(ctx context.Context, req *cataloguev1.BatchGetProductsRequest) (*cataloguev1.BatchGetProductsResponse, error) {
 	ids, err := contract.ParseIDs("product_ids", req.GetProductIds())
 	if err != nil {
-		return nil, h.fail(ctx, "BatchGetProducts", err)
+		return nil, err
 	}
 	found, missing, err := h.app.BatchGetProducts(ctx, ids)
 	if err != nil {
-		return nil, h.fail(ctx, "BatchGetProducts", err)
+		return nil, err
 	}
 	resp := &cataloguev1.BatchGetProductsResponse{Products: contract.Products(found)}
 	for _, id := range missing {
@@ -85,15 +68,13 @@ func (h *Handler) BatchGetProducts(ctx context.Context, req *cataloguev1.BatchGe
 
 // ListProducts streams the catalogue a page per message.
 func (h *Handler) ListProducts(req *cataloguev1.ListProductsRequest, stream grpc.ServerStreamingServer[cataloguev1.ListProductsResponse]) error {
-	ctx := stream.Context()
-	err := h.app.ListProducts(ctx, app.ListRequest{
+	return h.app.ListProducts(stream.Context(), app.ListRequest{
 		PageSize:   int(req.GetPageSize()),
 		PageToken:  req.GetPageToken(),
 		CategoryID: req.GetCategoryId(),
 	}, func(page []domain.Product, next string) error {
 		return stream.Send(&cataloguev1.ListProductsResponse{Products: contract.Products(page), NextPageToken: next})
 	})
-	return h.fail(ctx, "ListProducts", err)
 }
 
 // SearchProducts returns one page of a full-text search.
@@ -109,7 +90,7 @@ func (h *Handler) SearchProducts(ctx context.Context, req *cataloguev1.SearchPro
 		PageToken: req.GetPageToken(),
 	})
 	if err != nil {
-		return nil, h.fail(ctx, "SearchProducts", err)
+		return nil, err
 	}
 	return &cataloguev1.SearchProductsResponse{
 		Products:      contract.Products(res.Products),
@@ -122,7 +103,7 @@ func (h *Handler) SearchProducts(ctx context.Context, req *cataloguev1.SearchPro
 func (h *Handler) CreateProduct(ctx context.Context, req *cataloguev1.CreateProductRequest) (*cataloguev1.CreateProductResponse, error) {
 	p, err := h.app.CreateProduct(ctx, contract.NewProduct(req))
 	if err != nil {
-		return nil, h.fail(ctx, "CreateProduct", err)
+		return nil, err
 	}
 	return &cataloguev1.CreateProductResponse{Product: contract.Product(p)}, nil
 }
@@ -131,11 +112,11 @@ func (h *Handler) CreateProduct(ctx context.Context, req *cataloguev1.CreateProd
 func (h *Handler) UpdateProduct(ctx context.Context, req *cataloguev1.UpdateProductRequest) (*cataloguev1.UpdateProductResponse, error) {
 	id, err := contract.ParseID("product.id", req.GetProduct().GetId())
 	if err != nil {
-		return nil, h.fail(ctx, "UpdateProduct", err)
+		return nil, err
 	}
 	p, err := h.app.UpdateProduct(ctx, id, req.GetUpdateMask().GetPaths(), contract.Fields(req.GetProduct()))
 	if err != nil {
-		return nil, h.fail(ctx, "UpdateProduct", err)
+		return nil, err
 	}
 	return &cataloguev1.UpdateProductResponse{Product: contract.Product(p)}, nil
 }
@@ -144,10 +125,10 @@ func (h *Handler) UpdateProduct(ctx context.Context, req *cataloguev1.UpdateProd
 func (h *Handler) DeleteProduct(ctx context.Context, req *cataloguev1.DeleteProductRequest) (*cataloguev1.DeleteProductResponse, error) {
 	id, err := contract.ParseID("product_id", req.GetProductId())
 	if err != nil {
-		return nil, h.fail(ctx, "DeleteProduct", err)
+		return nil, err
 	}
 	if err := h.app.DeleteProduct(ctx, id); err != nil {
-		return nil, h.fail(ctx, "DeleteProduct", err)
+		return nil, err
 	}
 	return &cataloguev1.DeleteProductResponse{}, nil
 }
@@ -156,7 +137,7 @@ func (h *Handler) DeleteProduct(ctx context.Context, req *cataloguev1.DeleteProd
 func (h *Handler) ListCategories(ctx context.Context, _ *cataloguev1.ListCategoriesRequest) (*cataloguev1.ListCategoriesResponse, error) {
 	cs, err := h.app.ListCategories(ctx)
 	if err != nil {
-		return nil, h.fail(ctx, "ListCategories", err)
+		return nil, err
 	}
 	resp := &cataloguev1.ListCategoriesResponse{Categories: make([]*cataloguev1.Category, len(cs))}
 	for i, c := range cs {
@@ -169,11 +150,11 @@ func (h *Handler) ListCategories(ctx context.Context, _ *cataloguev1.ListCategor
 func (h *Handler) AdjustStock(ctx context.Context, req *cataloguev1.AdjustStockRequest) (*cataloguev1.AdjustStockResponse, error) {
 	id, err := contract.ParseID("product_id", req.GetProductId())
 	if err != nil {
-		return nil, h.fail(ctx, "AdjustStock", err)
+		return nil, err
 	}
 	p, err := h.app.AdjustStock(ctx, id, req.GetDelta(), req.GetReason())
 	if err != nil {
-		return nil, h.fail(ctx, "AdjustStock", err)
+		return nil, err
 	}
 	return &cataloguev1.AdjustStockResponse{Product: contract.Product(p)}, nil
 }
@@ -182,15 +163,15 @@ func (h *Handler) AdjustStock(ctx context.Context, req *cataloguev1.AdjustStockR
 func (h *Handler) ReserveStock(ctx context.Context, req *cataloguev1.ReserveStockRequest) (*cataloguev1.ReserveStockResponse, error) {
 	id, err := contract.ParseID("reservation_id", req.GetReservationId())
 	if err != nil {
-		return nil, h.fail(ctx, "ReserveStock", err)
+		return nil, err
 	}
 	items, err := contract.ReservationItems(req.GetItems())
 	if err != nil {
-		return nil, h.fail(ctx, "ReserveStock", err)
+		return nil, err
 	}
 	r, err := h.app.ReserveStock(ctx, id, items)
 	if err != nil {
-		return nil, h.fail(ctx, "ReserveStock", err)
+		return nil, err
 	}
 	return &cataloguev1.ReserveStockResponse{Reservation: contract.Reservation(r)}, nil
 }
@@ -200,11 +181,11 @@ func (h *Handler) ReserveStock(ctx context.Context, req *cataloguev1.ReserveStoc
 func (h *Handler) ConfirmReservation(ctx context.Context, req *cataloguev1.ConfirmReservationRequest) (*cataloguev1.ConfirmReservationResponse, error) {
 	id, err := contract.ParseID("reservation_id", req.GetReservationId())
 	if err != nil {
-		return nil, h.fail(ctx, "ConfirmReservation", err)
+		return nil, err
 	}
 	r, err := h.app.ConfirmReservation(ctx, id)
 	if err != nil {
-		return nil, h.fail(ctx, "ConfirmReservation", err)
+		return nil, err
 	}
 	return &cataloguev1.ConfirmReservationResponse{Reservation: contract.Reservation(r)}, nil
 }
@@ -213,11 +194,11 @@ func (h *Handler) ConfirmReservation(ctx context.Context, req *cataloguev1.Confi
 func (h *Handler) ReleaseStock(ctx context.Context, req *cataloguev1.ReleaseStockRequest) (*cataloguev1.ReleaseStockResponse, error) {
 	id, err := contract.ParseID("reservation_id", req.GetReservationId())
 	if err != nil {
-		return nil, h.fail(ctx, "ReleaseStock", err)
+		return nil, err
 	}
 	r, err := h.app.ReleaseStock(ctx, id)
 	if err != nil {
-		return nil, h.fail(ctx, "ReleaseStock", err)
+		return nil, err
 	}
 	return &cataloguev1.ReleaseStockResponse{Reservation: contract.Reservation(r)}, nil
 }
@@ -228,27 +209,27 @@ func (h *Handler) WatchAvailability(req *cataloguev1.WatchAvailabilityRequest, s
 	ctx := stream.Context()
 	ids, err := contract.ParseIDs("product_ids", req.GetProductIds())
 	if err != nil {
-		return h.fail(ctx, "WatchAvailability", err)
+		return err
 	}
 	w, snapshot, err := h.app.WatchAvailability(ctx, ids)
 	if err != nil {
-		return h.fail(ctx, "WatchAvailability", err)
+		return err
 	}
 	defer w.Close()
 	for _, a := range snapshot {
 		msg := &cataloguev1.WatchAvailabilityResponse{ProductId: a.ProductID.String(), Available: a.Available, ObservedAt: timestamppb.New(a.At)}
 		if err := stream.Send(msg); err != nil {
-			return h.fail(ctx, "WatchAvailability", err)
+			return err
 		}
 	}
 	for {
 		c, err := w.Next(ctx)
 		if err != nil {
-			return h.fail(ctx, "WatchAvailability", err)
+			return err
 		}
 		msg := &cataloguev1.WatchAvailabilityResponse{ProductId: c.ProductID.String(), Available: c.Available, ObservedAt: timestamppb.New(c.At)}
 		if err := stream.Send(msg); err != nil {
-			return h.fail(ctx, "WatchAvailability", err)
+			return err
 		}
 	}
 }

@@ -17,15 +17,17 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/storefront-go/storefront/libs/apperr"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
 )
 
-// Reasons a watcher ends other than its caller going away.
+// Reasons a watcher ends other than its caller going away. Their messages
+// are for the watcher's caller, who should reconnect.
 var (
 	// ErrSlowConsumer means the watcher's buffer filled up.
-	ErrSlowConsumer = errors.New("watcher fell behind")
+	ErrSlowConsumer = apperr.ResourceExhausted("watcher fell behind the stream of changes; reconnect").WithReason("WATCHER_FELL_BEHIND")
 	// ErrClosed means the hub shut down.
-	ErrClosed = errors.New("watch hub closed")
+	ErrClosed = apperr.Unavailable("", "server is shutting down; reconnect").WithReason("SHUTTING_DOWN")
 )
 
 // Hub routes stock changes to the watchers of each product.

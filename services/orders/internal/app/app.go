@@ -112,7 +112,7 @@ type Cursor struct {
 
 // Reader reads orders.
 type Reader interface {
-	// Get returns an order or a *domain.OrderNotFoundError.
+	// Get returns an order or a domain.OrderNotFound error.
 	Get(ctx context.Context, id uuid.UUID) (domain.Order, error)
 	// List returns up to limit of a customer's orders (every customer's for
 	// AllCustomers) after the cursor (from the newest when nil), newest
@@ -240,7 +240,7 @@ func (c Caller) customerFor(requested string) (string, error) {
 		return c.Subject, nil
 	}
 	if !c.Admin {
-		return "", &domain.PermissionError{Reason: "customer_id must be your own"}
+		return "", domain.PermissionDenied("customer_id must be your own")
 	}
 	return requested, nil
 }

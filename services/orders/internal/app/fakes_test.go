@@ -104,7 +104,7 @@ func (m *memStore) Update(_ context.Context, id uuid.UUID, fn func(*domain.Order
 	defer m.mu.Unlock()
 	o, ok := m.orders[id]
 	if !ok {
-		return domain.Order{}, &domain.OrderNotFoundError{ID: id}
+		return domain.Order{}, domain.OrderNotFound(id)
 	}
 	o.Lines = slices.Clone(o.Lines)
 	changed, err := fn(&o)
@@ -128,7 +128,7 @@ func (m *memStore) Get(_ context.Context, id uuid.UUID) (domain.Order, error) {
 	}
 	o, ok := m.orders[id]
 	if !ok {
-		return domain.Order{}, &domain.OrderNotFoundError{ID: id}
+		return domain.Order{}, domain.OrderNotFound(id)
 	}
 	return o, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/storefront-go/storefront/libs/apperr"
 	"github.com/storefront-go/storefront/services/orders/internal/domain"
 )
 
@@ -21,7 +22,7 @@ func (s *Service) GetOrder(ctx context.Context, caller Caller, id uuid.UUID) (do
 		return domain.Order{}, err
 	}
 	if !caller.canSee(o.CustomerID) {
-		return domain.Order{}, &domain.OrderNotFoundError{ID: id}
+		return domain.Order{}, domain.OrderNotFound(id)
 	}
 	return o, nil
 }
@@ -53,7 +54,7 @@ func (s *Service) ListOrders(ctx context.Context, caller Caller, req ListOrders)
 	size := req.PageSize
 	switch {
 	case size < 0:
-		return OrderPage{}, &domain.ValidationError{Field: "page_size", Description: "must not be negative"}
+		return OrderPage{}, apperr.Invalid("page_size", "must not be negative")
 	case size == 0:
 		size = s.cfg.DefaultPageSize
 	case size > MaxPageSize:
@@ -94,7 +95,7 @@ func (s *Service) CancelOrder(ctx context.Context, caller Caller, id uuid.UUID, 
 		return o.Cancel(reason, s.now())
 	})
 	if errors.Is(err, errHidden) {
-		return domain.Order{}, &domain.OrderNotFoundError{ID: id}
+		return domain.Order{}, domain.OrderNotFound(id)
 	}
 	if err != nil {
 		return domain.Order{}, err

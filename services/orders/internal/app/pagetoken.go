@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/storefront-go/storefront/libs/apperr"
 	"github.com/storefront-go/storefront/services/orders/internal/domain"
 )
 
@@ -45,11 +46,11 @@ func decodePageToken(token, customerID string) (*Cursor, error) {
 		return nil, invalidPageToken()
 	}
 	if pt.Customer != customerID {
-		return nil, &domain.ValidationError{Field: "page_token", Description: "was issued for another listing"}
+		return nil, apperr.Invalid("page_token", "was issued for another listing")
 	}
 	return &Cursor{CreatedAt: time.UnixMicro(pt.CreatedAt).UTC(), ID: pt.ID}, nil
 }
 
 func invalidPageToken() error {
-	return &domain.ValidationError{Field: "page_token", Description: "is not a valid page token"}
+	return apperr.Invalid("page_token", "is not a valid page token")
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/storefront-go/storefront/libs/apperr"
 	"github.com/storefront-go/storefront/libs/jobs"
 	"github.com/storefront-go/storefront/services/orders/internal/contract"
 	"github.com/storefront-go/storefront/services/orders/internal/domain"
@@ -34,7 +35,7 @@ func (s *Service) PlaceOrder(ctx context.Context, caller Caller, req PlaceOrder)
 		return domain.Order{}, err
 	}
 	if req.IdempotencyKey == "" {
-		return domain.Order{}, &domain.ValidationError{Field: "idempotency_key", Description: "must not be empty"}
+		return domain.Order{}, apperr.Invalid("idempotency_key", "must not be empty")
 	}
 	items, err := domain.NormalizeItems(req.Items)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/storefront-go/storefront/libs/apperr"
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
 	"github.com/storefront-go/storefront/services/orders/internal/domain"
 )
@@ -59,7 +60,7 @@ func Items(in []*ordersv1.OrderItem) ([]domain.Item, error) {
 	for i, it := range in {
 		id, err := uuid.Parse(it.GetProductId())
 		if err != nil {
-			return nil, &domain.ValidationError{Field: fmt.Sprintf("items[%d].product_id", i), Description: "must be a UUID"}
+			return nil, apperr.Invalid(fmt.Sprintf("items[%d].product_id", i), "must be a UUID")
 		}
 		out[i] = domain.Item{ProductID: id, Quantity: it.GetQuantity()}
 	}

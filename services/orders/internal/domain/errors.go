@@ -1,69 +1,76 @@
 package domain
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/storefront-go/storefront/libs/apperr"
 )
 
-// Sentinels the use cases return, alone or wrapped in the typed errors
-// below; the gRPC layer maps them to status codes.
+// Reasons, for the ErrorInfo of the errors below.
+const (
+	reasonInsufficientStock = "INSUFFICIENT_STOCK"
+	reasonReservationEnded  = "RESERVATION_ENDED"
+)
+
+// Sentinels the use cases return, alone or wrapped, or that the typed
+// errors below match with errors.Is. All are apperr errors, so any of them
+// reaches the caller with its own code. Validation errors are apperr.Invalid.
 var (
-	// ErrNotFound means an order does not exist, or the caller may not see it.
-	ErrNotFound = errors.New("not found")
-	// ErrPermissionDenied means the caller may not act for that customer.
-	ErrPermissionDenied = errors.New("permission denied")
+	// ErrNotFound matches every not-found error: an order does not exist,
+	// or the caller may not see it.
+	ErrNotFound = apperr.ErrNotFound
+	// ErrPermissionDenied matches every permission-denied error: the caller
+	// may not act for that customer.
+	ErrPermissionDenied = apperr.ErrPermissionDenied
 	// ErrUnauthenticated means there is no caller identity.
-	ErrUnauthenticated = errors.New("unauthenticated")
-	// ErrInvalid means the request breaks a rule.
-	ErrInvalid = errors.New("invalid argument")
+	ErrUnauthenticated = apperr.Unauthenticated("missing caller identity")
+	// ErrInvalid matches every invalid-argument error: the request breaks a
+	// rule.
+	ErrInvalid = apperr.ErrInvalidArgument
 	// ErrIdempotencyMismatch means a key was reused for another request.
-	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+	ErrIdempotencyMismatch = apperr.FailedPrecondition("IDEMPOTENCY_KEY_REUSED", "idempotency key reused with a different request")
 	// ErrRequestInProgress means another request with the same key is still
 	// being processed; the client may retry.
-	ErrRequestInProgress = errors.New("a request with this idempotency key is still in progress; retry later")
+	ErrRequestInProgress = apperr.Aborted("a request with this idempotency key is still in progress; retry later").WithReason("REQUEST_IN_PROGRESS")
 	// ErrAmountOverflow means an amount does not fit in int64 minor units.
-	ErrAmountOverflow = errors.New("amount out of range")
+	ErrAmountOverflow = apperr.InvalidArgument("order total is out of range").WithReason("AMOUNT_OUT_OF_RANGE")
 	// ErrInsufficientStock means catalogue could not reserve every item.
-	ErrInsufficientStock = errors.New("insufficient stock")
+	ErrInsufficientStock = apperr.FailedPrecondition(reasonInsufficientStock, "insufficient stock")
 	// ErrCatalogueUnavailable means catalogue could not be reached.
-	ErrCatalogueUnavailable = errors.New("catalogue unavailable")
+	ErrCatalogueUnavailable = apperr.Unavailable("catalogue", "catalogue unavailable")
 	// ErrFailedPrecondition means the system is not in a state to serve the
-	// request as asked (mixed currencies, for instance).
-	ErrFailedPrecondition = errors.New("failed precondition")
+	// request as asked (mixed currencies, for instance). It is not
+	// apperr.ErrFailedPrecondition: shortages and ended reservations, which
+	// callers branch on apart, do not match it.
+	ErrFailedPrecondition = apperr.FailedPrecondition("FAILED_PRECONDITION", "failed precondition")
 	// ErrReservationEnded means catalogue could not confirm an order's
 	// reservation because it had already been released or expired.
-	ErrReservationEnded = errors.New("reservation ended")
+	ErrReservationEnded = apperr.FailedPrecondition(reasonReservationEnded, "reservation ended")
 )
 
-// ValidationError names a field that breaks a rule; its message is safe to
-// show to callers.
-type ValidationError struct {
-	Field       string
-	Description string
+var (
+	_ apperr.Describer = (*ProductNotFoundError)(nil)
+	_ apperr.Describer = (*InsufficientStockError)(nil)
+	_ apperr.Describer = (*CurrencyMismatchError)(nil)
+	_ apperr.Describer = (*CatalogueUnavailableError)(nil)
+	_ apperr.Describer = (*OrderStatusError)(nil)
+	_ apperr.Describer = (*CataloguePreconditionError)(nil)
+	_ apperr.Describer = (*ReservationEndedError)(nil)
+)
+
+// OrderNotFound says an order is missing. It is also what a caller gets
+// for another customer's order, so existence does not leak.
+func OrderNotFound(id uuid.UUID) *apperr.Error {
+	return apperr.NotFound(fmt.Sprintf("order %s not found", id)).WithReason("ORDER_NOT_FOUND")
 }
 
-// Error names the field and the rule.
-func (e *ValidationError) Error() string {
-	return "invalid argument: " + e.Field + ": " + e.Description
+// PermissionDenied says why the caller may not do what they asked.
+func PermissionDenied(reason string) *apperr.Error {
+	return apperr.PermissionDenied("permission denied: " + reason)
 }
-
-// Is makes errors.Is(err, ErrInvalid) true.
-func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
-
-// OrderNotFoundError says an order is missing. It is also what a caller
-// gets for another customer's order, so existence does not leak.
-type OrderNotFoundError struct {
-	ID uuid.UUID
-}
-
-// Error names the order.
-func (e *OrderNotFoundError) Error() string { return fmt.Sprintf("order %s not found", e.ID) }
-
-// Is makes errors.Is(err, ErrNotFound) true.
-func (e *OrderNotFoundError) Is(target error) bool { return target == ErrNotFound }
 
 // ProductNotFoundError names products that catalogue does not know.
 type ProductNotFoundError struct {
@@ -85,6 +92,11 @@ func (e *ProductNotFoundError) Error() string {
 
 // Is makes errors.Is(err, ErrNotFound) true.
 func (e *ProductNotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// AppError is NOT_FOUND.
+func (e *ProductNotFoundError) AppError() *apperr.Error {
+	return apperr.NotFound(e.Error()).WithReason("PRODUCT_NOT_FOUND")
+}
 
 // Shortage is one product that lacks stock.
 type Shortage struct {
@@ -121,6 +133,15 @@ func (e *InsufficientStockError) Error() string {
 // Is makes errors.Is(err, ErrInsufficientStock) true.
 func (e *InsufficientStockError) Is(target error) bool { return target == ErrInsufficientStock }
 
+// AppError is FAILED_PRECONDITION with a STOCK violation per product.
+func (e *InsufficientStockError) AppError() *apperr.Error {
+	vs := make([]apperr.PreconditionViolation, len(e.Shortages))
+	for i, s := range e.Shortages {
+		vs[i] = apperr.PreconditionViolation{Type: "STOCK", Subject: "products/" + s.ProductID.String(), Description: s.Detail}
+	}
+	return apperr.FailedPrecondition(reasonInsufficientStock, e.Error(), vs...)
+}
+
 // CurrencyMismatchError says an order's products are priced in different
 // currencies, which one order cannot total.
 type CurrencyMismatchError struct {
@@ -134,6 +155,11 @@ func (e *CurrencyMismatchError) Error() string {
 
 // Is makes errors.Is(err, ErrFailedPrecondition) true.
 func (e *CurrencyMismatchError) Is(target error) bool { return target == ErrFailedPrecondition }
+
+// AppError is FAILED_PRECONDITION.
+func (e *CurrencyMismatchError) AppError() *apperr.Error {
+	return apperr.FailedPrecondition("CURRENCY_MISMATCH", e.Error())
+}
 
 // CatalogueUnavailableError says catalogue could not be reached or did not
 // answer in time. Reason is safe to show to callers; Cause, for the logs,
@@ -157,17 +183,10 @@ func (e *CatalogueUnavailableError) Unwrap() error { return e.Cause }
 // Is makes errors.Is(err, ErrCatalogueUnavailable) true.
 func (e *CatalogueUnavailableError) Is(target error) bool { return target == ErrCatalogueUnavailable }
 
-// PermissionError says why the caller may not do what they asked; its
-// message is safe to show to callers.
-type PermissionError struct {
-	Reason string
+// AppError is UNAVAILABLE naming catalogue; the cause goes to the logs.
+func (e *CatalogueUnavailableError) AppError() *apperr.Error {
+	return apperr.Unavailable("catalogue", e.Error()).WithCause(e.Cause)
 }
-
-// Error gives the reason.
-func (e *PermissionError) Error() string { return "permission denied: " + e.Reason }
-
-// Is makes errors.Is(err, ErrPermissionDenied) true.
-func (e *PermissionError) Is(target error) bool { return target == ErrPermissionDenied }
 
 // OrderStatusError says an order's status does not allow what was asked.
 type OrderStatusError struct {
@@ -185,6 +204,11 @@ func (e *OrderStatusError) Error() string {
 // Is makes errors.Is(err, ErrFailedPrecondition) true.
 func (e *OrderStatusError) Is(target error) bool { return target == ErrFailedPrecondition }
 
+// AppError is FAILED_PRECONDITION.
+func (e *OrderStatusError) AppError() *apperr.Error {
+	return apperr.FailedPrecondition("ORDER_STATUS", e.Error())
+}
+
 // CataloguePreconditionError is a FAILED_PRECONDITION from catalogue that
 // is not about stock. Message is catalogue's, written for callers.
 type CataloguePreconditionError struct {
@@ -196,6 +220,11 @@ func (e *CataloguePreconditionError) Error() string { return "catalogue: " + e.M
 
 // Is makes errors.Is(err, ErrFailedPrecondition) true.
 func (e *CataloguePreconditionError) Is(target error) bool { return target == ErrFailedPrecondition }
+
+// AppError is FAILED_PRECONDITION.
+func (e *CataloguePreconditionError) AppError() *apperr.Error {
+	return apperr.FailedPrecondition("CATALOGUE_PRECONDITION", e.Error())
+}
 
 // ReservationEndedError says catalogue could not confirm a placed order's
 // reservation because it had been released or had expired (or, never
@@ -213,3 +242,8 @@ func (e *ReservationEndedError) Error() string {
 
 // Is makes errors.Is(err, ErrReservationEnded) true.
 func (e *ReservationEndedError) Is(target error) bool { return target == ErrReservationEnded }
+
+// AppError is FAILED_PRECONDITION.
+func (e *ReservationEndedError) AppError() *apperr.Error {
+	return apperr.FailedPrecondition(reasonReservationEnded, e.Error())
+}

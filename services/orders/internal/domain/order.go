@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/storefront-go/storefront/libs/apperr"
 )
 
 // Limits of one order; the contract enforces the same at the edge.
@@ -60,19 +62,19 @@ type Item struct {
 // request, and reservations lock rows in one order.
 func NormalizeItems(items []Item) ([]Item, error) {
 	if len(items) == 0 || len(items) > MaxItems {
-		return nil, &ValidationError{Field: "items", Description: fmt.Sprintf("must hold 1 to %d items", MaxItems)}
+		return nil, apperr.Invalid("items", fmt.Sprintf("must hold 1 to %d items", MaxItems))
 	}
 	sorted := slices.Clone(items)
 	slices.SortFunc(sorted, func(a, b Item) int { return bytes.Compare(a.ProductID[:], b.ProductID[:]) })
 	for i, it := range sorted {
 		if it.ProductID == uuid.Nil {
-			return nil, &ValidationError{Field: "items.product_id", Description: "must be a UUID"}
+			return nil, apperr.Invalid("items.product_id", "must be a UUID")
 		}
 		if it.Quantity <= 0 || it.Quantity > MaxQuantity {
-			return nil, &ValidationError{Field: "items.quantity", Description: fmt.Sprintf("must be 1 to %d", MaxQuantity)}
+			return nil, apperr.Invalid("items.quantity", fmt.Sprintf("must be 1 to %d", MaxQuantity))
 		}
 		if i > 0 && sorted[i-1].ProductID == it.ProductID {
-			return nil, &ValidationError{Field: "items", Description: "each product may appear only once"}
+			return nil, apperr.Invalid("items", "each product may appear only once")
 		}
 	}
 	return sorted, nil
@@ -115,7 +117,7 @@ type Order struct {
 // must share one currency, and no amount may overflow.
 func NewOrder(id uuid.UUID, customerID string, items []Item, products map[uuid.UUID]Product, now time.Time) (Order, error) {
 	if len(items) == 0 {
-		return Order{}, &ValidationError{Field: "items", Description: "must not be empty"}
+		return Order{}, apperr.Invalid("items", "must not be empty")
 	}
 	now = Timestamp(now)
 	o := Order{

@@ -1,19 +1,37 @@
 package ports_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/storefront-go/storefront/libs/apperr"
+	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
+	"github.com/storefront-go/storefront/libs/interceptor"
 	"github.com/storefront-go/storefront/services/orders/internal/domain"
-	"github.com/storefront-go/storefront/services/orders/internal/ports"
 )
+
+// statusOf returns the status a caller gets when a handler returns err,
+// through the errors interceptor every server runs, and whether that
+// logged err as an internal error.
+func statusOf(t *testing.T, err error) (st *status.Status, internal bool) {
+	t.Helper()
+	var logs bytes.Buffer
+	unary := interceptor.UnaryErrors(slog.New(slog.NewJSONHandler(&logs, nil)))
+	_, err = unary(t.Context(), nil, &grpc.UnaryServerInfo{FullMethod: ordersv1.OrderService_PlaceOrder_FullMethodName},
+		func(context.Context, any) (any, error) { return nil, err })
+	return status.Convert(err), strings.Contains(logs.String(), `"msg":"request failed"`)
+}
 
 func TestStatus(t *testing.T) {
 	t.Parallel()
@@ -27,8 +45,8 @@ func TestStatus(t *testing.T) {
 		wantInternal bool
 	}{
 		{name: "nil", err: nil, code: codes.OK},
-		{name: "validation", err: &domain.ValidationError{Field: "page_token", Description: "is not a valid page token"}, code: codes.InvalidArgument, msgContains: "page_token"},
-		{name: "order not found", err: fmt.Errorf("get: %w", &domain.OrderNotFoundError{ID: oid}), code: codes.NotFound, msgContains: oid.String()},
+		{name: "validation", err: apperr.Invalid("page_token", "is not a valid page token"), code: codes.InvalidArgument, msgContains: "page_token"},
+		{name: "order not found", err: fmt.Errorf("get: %w", domain.OrderNotFound(oid)), code: codes.NotFound, msgContains: oid.String()},
 		{name: "product not found", err: &domain.ProductNotFoundError{IDs: []uuid.UUID{pid}}, code: codes.NotFound, msgContains: pid.String()},
 		{name: "insufficient stock", err: &domain.InsufficientStockError{Shortages: []domain.Shortage{{ProductID: pid, Detail: "requested 6, available 5"}}}, code: codes.FailedPrecondition, msgContains: pid.String()},
 		{name: "currencies", err: &domain.CurrencyMismatchError{Currencies: []string{"EUR", "USD"}}, code: codes.FailedPrecondition, msgContains: "EUR, USD"},
@@ -45,7 +63,7 @@ func TestStatus(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			st, internal := ports.Status(tc.err)
+			st, internal := statusOf(t, tc.err)
 			if st.Code() != tc.code {
 				t.Errorf("code = %v, want %v", st.Code(), tc.code)
 			}
@@ -101,7 +119,7 @@ func TestStatusMessageHasNoInternalContext(t *testing.T) {
 		},
 		{
 			name: "permission",
-			err:  fmt.Errorf("list orders of customer bob: %w", &domain.PermissionError{Reason: "customer_id must be your own"}),
+			err:  fmt.Errorf("list orders of customer bob: %w", domain.PermissionDenied("customer_id must be your own")),
 			code: codes.PermissionDenied,
 			want: "permission denied: customer_id must be your own",
 		},
@@ -115,7 +133,7 @@ func TestStatusMessageHasNoInternalContext(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			st, internal := ports.Status(tc.err)
+			st, internal := statusOf(t, tc.err)
 			if st.Code() != tc.code || internal {
 				t.Errorf("code = %v, internal = %t; want %v, false", st.Code(), internal, tc.code)
 			}
@@ -134,7 +152,7 @@ func TestStatusMessageHasNoInternalContext(t *testing.T) {
 func TestStatusDetails(t *testing.T) {
 	t.Parallel()
 	pid := uuid.MustParse("0190a0e8-0000-7000-8000-00000000000a")
-	st, _ := ports.Status(&domain.InsufficientStockError{Shortages: []domain.Shortage{{ProductID: pid, Detail: "requested 6, available 5"}}})
+	st, _ := statusOf(t, &domain.InsufficientStockError{Shortages: []domain.Shortage{{ProductID: pid, Detail: "requested 6, available 5"}}})
 	var found bool
 	for _, d := range st.Details() {
 		if pf, ok := d.(*errdetails.PreconditionFailure); ok {
@@ -146,7 +164,7 @@ func TestStatusDetails(t *testing.T) {
 	if !found {
 		t.Errorf("insufficient stock status has no violation for products/%s: %v", pid, st.Details())
 	}
-	st, _ = ports.Status(&domain.ValidationError{Field: "items", Description: "each product may appear only once"})
+	st, _ = statusOf(t, apperr.Invalid("items", "each product may appear only once"))
 	var br *errdetails.BadRequest
 	for _, d := range st.Details() {
 		if b, ok := d.(*errdetails.BadRequest); ok {

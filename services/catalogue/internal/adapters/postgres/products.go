@@ -124,7 +124,7 @@ func (s *Store) CreateProduct(ctx context.Context, p domain.Product) (domain.Pro
 			p.StockQty, nonNil(p.ImageURLs),
 		).Scan(&p.CreatedAt, &p.UpdatedAt)
 		if isUniqueViolation(err, constraintSKU) {
-			return &domain.DuplicateSKUError{SKU: p.SKU}
+			return domain.DuplicateSKU(p.SKU)
 		}
 		if err != nil {
 			return fmt.Errorf("insert product %s: %w", p.ID, err)
@@ -172,7 +172,7 @@ func (s *Store) UpdateProduct(ctx context.Context, id uuid.UUID, fn func(*domain
 			id, p.SKU, p.Name, p.Description, p.CategoryID, p.Price.AmountMinor, p.Price.CurrencyCode, nonNil(p.ImageURLs),
 		).Scan(&p.UpdatedAt)
 		if isUniqueViolation(err, constraintSKU) {
-			return &domain.DuplicateSKUError{SKU: p.SKU}
+			return domain.DuplicateSKU(p.SKU)
 		}
 		if err != nil {
 			return fmt.Errorf("store product: %w", err)

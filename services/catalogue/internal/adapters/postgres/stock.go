@@ -71,7 +71,7 @@ func (s *Store) Reserve(ctx context.Context, id uuid.UUID, items []domain.Reserv
 				return err
 			}
 			if !stored.SameItems(items) {
-				return &domain.ReservationConflictError{ID: id}
+				return domain.ReservationConflict(id)
 			}
 			r = stored
 			return nil

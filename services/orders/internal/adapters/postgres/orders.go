@@ -144,7 +144,7 @@ func getOrder(ctx context.Context, q querier, id uuid.UUID, lock bool) (domain.O
 	}
 	o, err := scanOrder(q.QueryRow(ctx, sql, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return domain.Order{}, &domain.OrderNotFoundError{ID: id}
+		return domain.Order{}, domain.OrderNotFound(id)
 	}
 	if err != nil {
 		return domain.Order{}, fmt.Errorf("read order: %w", err)
