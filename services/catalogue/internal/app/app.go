@@ -10,9 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/storefront-go/storefront/services/catalogue/internal/cache"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
-	"github.com/storefront-go/storefront/services/catalogue/internal/watch"
 )
 
 // ProductReader loads products and their stock.
@@ -74,14 +72,29 @@ type ReservationExpirer interface {
 
 // ProductCache is the GetProduct read cache.
 type ProductCache interface {
-	Get(id uuid.UUID) (domain.Product, cache.Generation, bool)
-	Put(id uuid.UUID, p domain.Product, gen cache.Generation) bool
+	// Get returns the cached product, or the generation at which the miss
+	// began, which Put needs so that a slow read never overwrites a newer
+	// invalidation.
+	Get(id uuid.UUID) (domain.Product, uint64, bool)
+	Put(id uuid.UUID, p domain.Product, gen uint64) bool
 	Invalidate(id uuid.UUID)
+}
+
+// Watcher is one availability stream.
+type Watcher interface {
+	// Seen records the stock in the snapshot sent first, so that changes
+	// older than it are skipped.
+	Seen(a domain.Availability)
+	// Next blocks for the next change. It fails when the watcher fell
+	// behind, the server is shutting down, or ctx is done.
+	Next(ctx context.Context) (domain.StockChange, error)
+	// Close unregisters the watcher.
+	Close()
 }
 
 // Watches registers availability watchers.
 type Watches interface {
-	Watch(ids []uuid.UUID) (*watch.Watcher, error)
+	Watch(ids []uuid.UUID) (Watcher, error)
 }
 
 // Deps are the collaborators of a Service.

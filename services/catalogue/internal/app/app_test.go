@@ -12,10 +12,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/storefront-go/storefront/services/catalogue/internal/adapters/cache"
+	"github.com/storefront-go/storefront/services/catalogue/internal/adapters/watch"
 	"github.com/storefront-go/storefront/services/catalogue/internal/app"
-	"github.com/storefront-go/storefront/services/catalogue/internal/cache"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
-	"github.com/storefront-go/storefront/services/catalogue/internal/watch"
 )
 
 // memStore is an in-memory catalogue for use-case tests; the Postgres

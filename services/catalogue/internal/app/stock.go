@@ -8,7 +8,6 @@ import (
 
 	"github.com/storefront-go/storefront/libs/jobs"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
-	"github.com/storefront-go/storefront/services/catalogue/internal/watch"
 )
 
 // maxBatchesPerSweep bounds one sweep; what is left waits for the next.
@@ -112,7 +111,7 @@ func (s *Service) SweepOnce(ctx context.Context) (int, error) {
 // change is lost between the snapshot and the stream; changes older than
 // the snapshot are skipped by the watcher. Unknown ids fail the call with
 // a domain.NotFoundError naming them.
-func (s *Service) WatchAvailability(ctx context.Context, ids []uuid.UUID) (*watch.Watcher, []domain.Availability, error) {
+func (s *Service) WatchAvailability(ctx context.Context, ids []uuid.UUID) (Watcher, []domain.Availability, error) {
 	w, err := s.d.Watches.Watch(ids)
 	if err != nil {
 		return nil, nil, err

@@ -21,8 +21,8 @@ import (
 	"github.com/storefront-go/storefront/libs/apperr"
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
 	"github.com/storefront-go/storefront/libs/interceptor"
+	"github.com/storefront-go/storefront/services/catalogue/internal/adapters/watch"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
-	"github.com/storefront-go/storefront/services/catalogue/internal/watch"
 )
 
 // errorInfo is the ErrorInfo detail every domain error carries.

@@ -14,8 +14,8 @@ import (
 
 	"github.com/storefront-go/storefront/libs/consumer"
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
+	"github.com/storefront-go/storefront/services/catalogue/internal/adapters/cache"
 	"github.com/storefront-go/storefront/services/catalogue/internal/app"
-	"github.com/storefront-go/storefront/services/catalogue/internal/cache"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
 	"github.com/storefront-go/storefront/services/catalogue/internal/ports"
 )

@@ -19,14 +19,14 @@ import (
 	"github.com/storefront-go/storefront/libs/grpcserver"
 	libpg "github.com/storefront-go/storefront/libs/postgres"
 	"github.com/storefront-go/storefront/libs/service"
+	"github.com/storefront-go/storefront/services/catalogue/internal/adapters/cache"
 	"github.com/storefront-go/storefront/services/catalogue/internal/adapters/events"
 	pgstore "github.com/storefront-go/storefront/services/catalogue/internal/adapters/postgres"
+	"github.com/storefront-go/storefront/services/catalogue/internal/adapters/watch"
 	"github.com/storefront-go/storefront/services/catalogue/internal/app"
-	"github.com/storefront-go/storefront/services/catalogue/internal/cache"
 	"github.com/storefront-go/storefront/services/catalogue/internal/contract"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
 	"github.com/storefront-go/storefront/services/catalogue/internal/ports"
-	"github.com/storefront-go/storefront/services/catalogue/internal/watch"
 )
 
 // Durable consumers of the orders' events; each name is also the key of its

@@ -41,8 +41,10 @@ type entry[K comparable, V any] struct {
 	invalGen uint64
 }
 
-// Generation identifies the point at which a cache miss began.
-type Generation uint64
+// Generation identifies the point at which a cache miss began. It is an
+// alias, so the app's cache interface can name it as a plain uint64
+// without importing this adapter.
+type Generation = uint64
 
 // New returns a cache of at most size entries (at least 1). Hit and miss
 // counters named storefront_catalogue_cache_{hits,misses}_total are

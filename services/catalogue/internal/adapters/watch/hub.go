@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/storefront-go/storefront/libs/apperr"
+	"github.com/storefront-go/storefront/services/catalogue/internal/app"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
 )
 
@@ -69,7 +70,7 @@ func NewHub(buffer int, reg prometheus.Registerer) (*Hub, error) {
 
 // Watch registers a watcher for ids. Register before reading the current
 // stock, so that no change falls between the read and the first event.
-func (h *Hub) Watch(ids []uuid.UUID) (*Watcher, error) {
+func (h *Hub) Watch(ids []uuid.UUID) (app.Watcher, error) {
 	w := &Watcher{
 		hub:  h,
 		ids:  ids,

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/storefront-go/storefront/services/catalogue/internal/cache"
+	"github.com/storefront-go/storefront/services/catalogue/internal/adapters/cache"
 )
 
 func newCache(t *testing.T, size int) *cache.LRU[string, int] {

@@ -10,8 +10,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/storefront-go/storefront/services/catalogue/internal/adapters/watch"
+	"github.com/storefront-go/storefront/services/catalogue/internal/app"
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
-	"github.com/storefront-go/storefront/services/catalogue/internal/watch"
 )
 
 var (
@@ -35,7 +36,7 @@ func newHub(t *testing.T, buffer int) (*watch.Hub, *prometheus.Registry) {
 }
 
 // next bounds Next so a broken hub fails the test instead of hanging it.
-func next(t *testing.T, w *watch.Watcher) (domain.StockChange, error) {
+func next(t *testing.T, w app.Watcher) (domain.StockChange, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
