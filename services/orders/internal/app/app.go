@@ -61,10 +61,10 @@ type Claim struct {
 type KeyRecord struct {
 	RequestHash []byte
 	OrderID     uuid.UUID
-	// Completed is set once the order is committed; Response is then the
-	// stored PlaceOrder answer.
+	// Completed is set once the order is committed; Placed is then the
+	// order as PlaceOrder answered it, which a retry gets again.
 	Completed bool
-	Response  []byte
+	Placed    domain.Order
 }
 
 // KeyRef names the claim an order completes.
@@ -94,10 +94,11 @@ var ErrClaimLost = errors.New("idempotency key claim lost")
 // Orders writes orders. Each method is one transaction that also stores the
 // matching event in the outbox.
 type Orders interface {
-	// Create stores a confirmed order, completes its key's claim with
-	// response and enqueues OrderPlaced. It fails with ErrClaimLost when the
-	// claim is no longer held.
-	Create(ctx context.Context, o domain.Order, key KeyRef, response []byte) error
+	// Create stores a confirmed order, completes its key's claim with the
+	// order as it is now (what a retry of the request gets) and enqueues
+	// OrderPlaced. It fails with ErrClaimLost when the claim is no longer
+	// held.
+	Create(ctx context.Context, o domain.Order, key KeyRef) error
 	// Update locks an order, applies fn and, when fn reports a change,
 	// stores it and enqueues the event of its new status.
 	Update(ctx context.Context, id uuid.UUID, fn func(*domain.Order) (bool, error)) (domain.Order, error)

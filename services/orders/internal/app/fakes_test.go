@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/storefront-go/storefront/services/orders/internal/app"
-	"github.com/storefront-go/storefront/services/orders/internal/contract"
 	"github.com/storefront-go/storefront/services/orders/internal/domain"
 )
 
@@ -38,7 +37,7 @@ type memKey struct {
 	hash         []byte
 	orderID      uuid.UUID
 	completed    bool
-	response     []byte
+	placed       domain.Order
 	claimedUntil time.Time
 	expiresAt    time.Time
 }
@@ -57,7 +56,7 @@ func (m *memStore) Claim(_ context.Context, c app.Claim) (app.KeyRecord, bool, b
 		m.keys[k] = &memKey{hash: bytes.Clone(c.RequestHash), orderID: c.OrderID, claimedUntil: now.Add(c.Lease), expiresAt: now.Add(c.TTL)}
 		return app.KeyRecord{}, true, true, nil
 	}
-	return app.KeyRecord{RequestHash: cur.hash, OrderID: cur.orderID, Completed: cur.completed, Response: cur.response}, false, true, nil
+	return app.KeyRecord{RequestHash: cur.hash, OrderID: cur.orderID, Completed: cur.completed, Placed: cur.placed}, false, true, nil
 }
 
 func (m *memStore) Abandon(_ context.Context, ref app.KeyRef) error {
@@ -83,7 +82,7 @@ func (m *memStore) DeleteExpired(_ context.Context, limit int) (int, error) {
 	return n, nil
 }
 
-func (m *memStore) Create(_ context.Context, o domain.Order, key app.KeyRef, response []byte) error {
+func (m *memStore) Create(_ context.Context, o domain.Order, key app.KeyRef) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.createErr != nil && !m.commitThenFail {
@@ -93,7 +92,10 @@ func (m *memStore) Create(_ context.Context, o domain.Order, key app.KeyRef, res
 	if !ok || cur.orderID != key.OrderID || cur.completed {
 		return app.ErrClaimLost
 	}
-	cur.completed, cur.response = true, bytes.Clone(response)
+	// The key keeps the order as placed: a snapshot, not the live order.
+	placed := o
+	placed.Lines = slices.Clone(o.Lines)
+	cur.completed, cur.placed = true, placed
 	m.orders[o.ID] = o
 	m.events = append(m.events, "placed:"+o.ID.String())
 	return m.createErr
@@ -360,9 +362,5 @@ func mustHash(t *testing.T, key, customer string, items ...domain.Item) []byte {
 	if err != nil {
 		t.Fatalf("normalize: %v", err)
 	}
-	h, err := contract.RequestHash(key, customer, norm)
-	if err != nil {
-		t.Fatalf("hash: %v", err)
-	}
-	return h
+	return domain.RequestHash(key, customer, norm)
 }

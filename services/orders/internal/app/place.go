@@ -12,7 +12,6 @@ import (
 
 	"github.com/storefront-go/storefront/libs/apperr"
 	"github.com/storefront-go/storefront/libs/jobs"
-	"github.com/storefront-go/storefront/services/orders/internal/contract"
 	"github.com/storefront-go/storefront/services/orders/internal/domain"
 )
 
@@ -41,10 +40,7 @@ func (s *Service) PlaceOrder(ctx context.Context, caller Caller, req PlaceOrder)
 	if err != nil {
 		return domain.Order{}, err
 	}
-	hash, err := contract.RequestHash(req.IdempotencyKey, customer, items)
-	if err != nil {
-		return domain.Order{}, err
-	}
+	hash := domain.RequestHash(req.IdempotencyKey, customer, items)
 
 	waitCtx, cancel := context.WithTimeout(ctx, s.cfg.DuplicateWait)
 	defer cancel()
@@ -67,11 +63,7 @@ func (s *Service) PlaceOrder(ctx context.Context, caller Caller, req PlaceOrder)
 		case found && !bytes.Equal(rec.RequestHash, hash):
 			return domain.Order{}, domain.ErrIdempotencyMismatch
 		case found && rec.Completed:
-			o, err := contract.DecodePlaceOrderResponse(rec.Response)
-			if err != nil {
-				return domain.Order{}, fmt.Errorf("replay order %s: %w", rec.OrderID, err)
-			}
-			return o, nil
+			return rec.Placed, nil
 		}
 		// Another attempt holds the key: wait for it to finish or give up.
 		select {
@@ -140,11 +132,7 @@ func (s *Service) place(ctx context.Context, key KeyRef, items []domain.Item) (_
 	}
 	reserved = true
 
-	resp, err := contract.EncodePlaceOrderResponse(o)
-	if err != nil {
-		return domain.Order{}, err
-	}
-	if err := s.d.Orders.Create(ctx, o, key, resp); err != nil {
+	if err := s.d.Orders.Create(ctx, o, key); err != nil {
 		err = fmt.Errorf("store order %s: %w", o.ID, err)
 		if errors.Is(err, ErrClaimLost) {
 			// Refused before anything was written: certainly not committed.

@@ -1,11 +1,9 @@
 // Package contract converts between the orders domain and the orders.v1
 // protobuf contract, names the NATS subjects of the orders' events, and
-// defines the canonical form of a PlaceOrder request that idempotency keys
-// are checked against.
+// encodes the stored answer of a PlaceOrder request.
 package contract
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"time"
 
@@ -26,31 +24,10 @@ const (
 	SubjectOrderCancelled = "orders.order.cancelled"
 )
 
-// marshal encodes m deterministically: the same message gives the same
-// bytes within one binary, which request hashes and stored responses rely on.
+// marshal encodes m deterministically, so that one answer is stored as
+// the same bytes however often it is encoded.
 func marshal(m proto.Message) ([]byte, error) {
 	return proto.MarshalOptions{Deterministic: true}.Marshal(m)
-}
-
-// RequestHash is the SHA-256 of the canonical PlaceOrder request: the key,
-// the customer the order is for (filled in from the token when the request
-// left it empty) and the items sorted by product id. items must already be
-// normalised (domain.NormalizeItems).
-func RequestHash(key, customerID string, items []domain.Item) ([]byte, error) {
-	req := &ordersv1.PlaceOrderRequest{
-		IdempotencyKey: key,
-		CustomerId:     customerID,
-		Items:          make([]*ordersv1.OrderItem, len(items)),
-	}
-	for i, it := range items {
-		req.Items[i] = &ordersv1.OrderItem{ProductId: it.ProductID.String(), Quantity: it.Quantity}
-	}
-	b, err := marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("marshal canonical request: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	return sum[:], nil
 }
 
 // Items converts requested items. Product ids are parsed, which also puts

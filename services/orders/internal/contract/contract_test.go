@@ -21,57 +21,8 @@ const (
 	prodC = "0190a0e8-0000-7000-8000-00000000000c"
 )
 
-// hashOf runs a request through the same steps as PlaceOrder.
-func hashOf(t *testing.T, key, customer string, items ...*ordersv1.OrderItem) []byte {
-	t.Helper()
-	parsed, err := contract.Items(items)
-	if err != nil {
-		t.Fatalf("Items: %v", err)
-	}
-	norm, err := domain.NormalizeItems(parsed)
-	if err != nil {
-		t.Fatalf("NormalizeItems: %v", err)
-	}
-	h, err := contract.RequestHash(key, customer, norm)
-	if err != nil {
-		t.Fatalf("RequestHash: %v", err)
-	}
-	return h
-}
-
 func item(id string, qty int32) *ordersv1.OrderItem {
 	return &ordersv1.OrderItem{ProductId: id, Quantity: qty}
-}
-
-func TestRequestHashIgnoresItemOrderAndIDCase(t *testing.T) {
-	t.Parallel()
-	base := hashOf(t, "key-00001", "cust", item(prodA, 1), item(prodB, 2), item(prodC, 3))
-	if len(base) != 32 {
-		t.Fatalf("hash has %d bytes, want 32 (SHA-256)", len(base))
-	}
-	same := map[string][]byte{
-		"reversed":      hashOf(t, "key-00001", "cust", item(prodC, 3), item(prodB, 2), item(prodA, 1)),
-		"shuffled":      hashOf(t, "key-00001", "cust", item(prodB, 2), item(prodA, 1), item(prodC, 3)),
-		"upper-case id": hashOf(t, "key-00001", "cust", item(prodA, 1), item("0190A0E8-0000-7000-8000-00000000000B", 2), item(prodC, 3)),
-		"repeated call": hashOf(t, "key-00001", "cust", item(prodA, 1), item(prodB, 2), item(prodC, 3)),
-	}
-	for name, h := range same {
-		if !bytes.Equal(base, h) {
-			t.Errorf("%s: hash %x differs from %x", name, h, base)
-		}
-	}
-	different := map[string][]byte{
-		"other quantity": hashOf(t, "key-00001", "cust", item(prodA, 1), item(prodB, 2), item(prodC, 4)),
-		"missing item":   hashOf(t, "key-00001", "cust", item(prodA, 1), item(prodB, 2)),
-		"other product":  hashOf(t, "key-00001", "cust", item(prodA, 1), item(prodB, 2), item("0190a0e8-0000-7000-8000-00000000000d", 3)),
-		"other customer": hashOf(t, "key-00001", "cust2", item(prodA, 1), item(prodB, 2), item(prodC, 3)),
-		"other key":      hashOf(t, "key-00002", "cust", item(prodA, 1), item(prodB, 2), item(prodC, 3)),
-	}
-	for name, h := range different {
-		if bytes.Equal(base, h) {
-			t.Errorf("%s: hash equals the base request's", name)
-		}
-	}
 }
 
 func TestItemsRejectsBadProductID(t *testing.T) {

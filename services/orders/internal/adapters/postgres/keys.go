@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/storefront-go/storefront/services/orders/internal/app"
+	"github.com/storefront-go/storefront/services/orders/internal/contract"
 )
 
 // Claim takes the key when it is absent, expired, or held by a PENDING
@@ -43,14 +44,15 @@ func (s *Store) Claim(ctx context.Context, c app.Claim) (app.KeyRecord, bool, bo
 	}
 
 	var (
-		rec   app.KeyRecord
-		state string
+		rec      app.KeyRecord
+		state    string
+		response []byte
 	)
 	err = s.pool.QueryRow(ctx, `
 		SELECT request_hash, order_id, state, response FROM idempotency_keys
 		WHERE customer_id = $1 AND key = $2 AND expires_at > now()`,
 		c.CustomerID, c.Key,
-	).Scan(&rec.RequestHash, &rec.OrderID, &state, &rec.Response)
+	).Scan(&rec.RequestHash, &rec.OrderID, &state, &response)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		// Abandoned or expired since the INSERT: the caller tries again.
@@ -59,6 +61,11 @@ func (s *Store) Claim(ctx context.Context, c app.Claim) (app.KeyRecord, bool, bo
 		return app.KeyRecord{}, false, false, fmt.Errorf("read key %q of customer %s: %w", c.Key, c.CustomerID, err)
 	}
 	rec.Completed = state == "COMPLETED"
+	if rec.Completed {
+		if rec.Placed, err = contract.DecodePlaceOrderResponse(response); err != nil {
+			return app.KeyRecord{}, false, false, fmt.Errorf("replay order %s: %w", rec.OrderID, err)
+		}
+	}
 	return rec, false, true, nil
 }
 

@@ -25,9 +25,14 @@ type querier interface {
 }
 
 // Create stores the order and its lines, completes the key's claim with
-// response and enqueues OrderPlaced, all in one transaction.
-func (s *Store) Create(ctx context.Context, o domain.Order, key app.KeyRef, response []byte) error {
-	err := libpg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+// the order's PlaceOrder answer and enqueues OrderPlaced, all in one
+// transaction.
+func (s *Store) Create(ctx context.Context, o domain.Order, key app.KeyRef) error {
+	response, err := contract.EncodePlaceOrderResponse(o)
+	if err != nil {
+		return fmt.Errorf("create order %s: %w", o.ID, err)
+	}
+	err = libpg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 			UPDATE idempotency_keys
 			SET state = 'COMPLETED', response = $4, completed_at = now()

@@ -85,18 +85,21 @@ func TestClaimLifecycle(t *testing.T) {
 
 	o := sampleOrder(first.OrderID)
 	ref := app.KeyRef{CustomerID: "alice", Key: "k1", OrderID: first.OrderID}
-	if err := store.Create(ctx, o, ref, []byte("response")); err != nil {
+	if err := store.Create(ctx, o, ref); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
 	rec, claimed, _, err = store.Claim(ctx, claim("k1", "hash-1"))
-	if err != nil || claimed || !rec.Completed || string(rec.Response) != "response" || string(rec.RequestHash) != "hash-1" {
+	if err != nil || claimed || !rec.Completed || string(rec.RequestHash) != "hash-1" {
 		t.Fatalf("claim of a completed key = %+v, %t, %v; want its stored response", rec, claimed, err)
+	}
+	if diff := cmp.Diff(o, rec.Placed); diff != "" {
+		t.Fatalf("stored response of a completed key (-want +got):\n%s", diff)
 	}
 	// A completed key is never abandoned or completed again.
 	if err := store.Abandon(ctx, ref); err != nil {
 		t.Fatalf("Abandon: %v", err)
 	}
-	if err := store.Create(ctx, sampleOrder(uuid.Must(uuid.NewV7())), ref, []byte("other")); !errors.Is(err, app.ErrClaimLost) {
+	if err := store.Create(ctx, sampleOrder(uuid.Must(uuid.NewV7())), ref); !errors.Is(err, app.ErrClaimLost) {
 		t.Errorf("second Create on the key: %v, want ErrClaimLost", err)
 	}
 
@@ -135,7 +138,7 @@ func TestStaleClaimIsTakenOverAndAbandonFreesKey(t *testing.T) {
 	}
 	// The stale attempt may not commit any more, nor free the new claim.
 	staleRef := app.KeyRef{CustomerID: "alice", Key: "k2", OrderID: stale.OrderID}
-	if err := store.Create(ctx, sampleOrder(stale.OrderID), staleRef, []byte("r")); !errors.Is(err, app.ErrClaimLost) {
+	if err := store.Create(ctx, sampleOrder(stale.OrderID), staleRef); !errors.Is(err, app.ErrClaimLost) {
 		t.Errorf("Create by the stale attempt: %v, want ErrClaimLost", err)
 	}
 	if _, err := store.Get(ctx, stale.OrderID); !errors.Is(err, domain.ErrNotFound) {
@@ -233,7 +236,7 @@ func TestUpdateEnqueuesCancelOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := sampleOrder(c.OrderID)
-	if err := store.Create(t.Context(), o, app.KeyRef{CustomerID: "alice", Key: "k3", OrderID: o.ID}, []byte("r")); err != nil {
+	if err := store.Create(t.Context(), o, app.KeyRef{CustomerID: "alice", Key: "k3", OrderID: o.ID}); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
 	cancel := func(o *domain.Order) (bool, error) { return o.Cancel("no longer needed", time.Now()) }
@@ -281,7 +284,7 @@ func TestListNewestFirst(t *testing.T) {
 		// Two orders share a timestamp, to exercise the id tie-break.
 		o.CreatedAt = base.Add(time.Duration(i/2) * time.Second)
 		o.UpdatedAt = o.CreatedAt
-		if err := store.Create(t.Context(), o, app.KeyRef{CustomerID: "alice", Key: c.Key, OrderID: o.ID}, []byte("r")); err != nil {
+		if err := store.Create(t.Context(), o, app.KeyRef{CustomerID: "alice", Key: c.Key, OrderID: o.ID}); err != nil {
 			t.Fatal(err)
 		}
 		want = append([]uuid.UUID{o.ID}, want...)
@@ -337,7 +340,7 @@ func TestListEveryCustomerNewestFirst(t *testing.T) {
 		// the id tie-break across customers.
 		o.CreatedAt = base.Add(time.Duration(i/2) * time.Second)
 		o.UpdatedAt = o.CreatedAt
-		if err := store.Create(t.Context(), o, app.KeyRef{CustomerID: c.CustomerID, Key: c.Key, OrderID: o.ID}, []byte("r")); err != nil {
+		if err := store.Create(t.Context(), o, app.KeyRef{CustomerID: c.CustomerID, Key: c.Key, OrderID: o.ID}); err != nil {
 			t.Fatal(err)
 		}
 		all = append(all, listed{at: o.CreatedAt, id: o.ID})
