@@ -43,23 +43,28 @@ const (
 	KindUnavailable
 )
 
-var kindNames = [...]string{
-	KindInvalidArgument:    "INVALID_ARGUMENT",
-	KindNotFound:           "NOT_FOUND",
-	KindAlreadyExists:      "ALREADY_EXISTS",
-	KindFailedPrecondition: "FAILED_PRECONDITION",
-	KindAborted:            "ABORTED",
-	KindPermissionDenied:   "PERMISSION_DENIED",
-	KindUnauthenticated:    "UNAUTHENTICATED",
-	KindResourceExhausted:  "RESOURCE_EXHAUSTED",
-	KindUnavailable:        "UNAVAILABLE",
-}
-
 // String returns the kind's name, such as "NOT_FOUND"; it is also the
 // reason of an Error that has none of its own.
 func (k Kind) String() string {
-	if int(k) < len(kindNames) && kindNames[k] != "" {
-		return kindNames[k]
+	switch k {
+	case KindInvalidArgument:
+		return "INVALID_ARGUMENT"
+	case KindNotFound:
+		return "NOT_FOUND"
+	case KindAlreadyExists:
+		return "ALREADY_EXISTS"
+	case KindFailedPrecondition:
+		return "FAILED_PRECONDITION"
+	case KindAborted:
+		return "ABORTED"
+	case KindPermissionDenied:
+		return "PERMISSION_DENIED"
+	case KindUnauthenticated:
+		return "UNAUTHENTICATED"
+	case KindResourceExhausted:
+		return "RESOURCE_EXHAUSTED"
+	case KindUnavailable:
+		return "UNAVAILABLE"
 	}
 	return "UNKNOWN"
 }

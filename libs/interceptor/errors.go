@@ -18,17 +18,30 @@ import (
 // internalMessage is all a caller learns about an unexpected failure.
 const internalMessage = "internal error"
 
-// kindCodes maps each apperr kind to its status code.
-var kindCodes = map[apperr.Kind]codes.Code{
-	apperr.KindInvalidArgument:    codes.InvalidArgument,
-	apperr.KindNotFound:           codes.NotFound,
-	apperr.KindAlreadyExists:      codes.AlreadyExists,
-	apperr.KindFailedPrecondition: codes.FailedPrecondition,
-	apperr.KindAborted:            codes.Aborted,
-	apperr.KindPermissionDenied:   codes.PermissionDenied,
-	apperr.KindUnauthenticated:    codes.Unauthenticated,
-	apperr.KindResourceExhausted:  codes.ResourceExhausted,
-	apperr.KindUnavailable:        codes.Unavailable,
+// kindCode maps each apperr kind to its status code; OK means the kind is
+// not one the interceptor knows.
+func kindCode(k apperr.Kind) codes.Code {
+	switch k {
+	case apperr.KindInvalidArgument:
+		return codes.InvalidArgument
+	case apperr.KindNotFound:
+		return codes.NotFound
+	case apperr.KindAlreadyExists:
+		return codes.AlreadyExists
+	case apperr.KindFailedPrecondition:
+		return codes.FailedPrecondition
+	case apperr.KindAborted:
+		return codes.Aborted
+	case apperr.KindPermissionDenied:
+		return codes.PermissionDenied
+	case apperr.KindUnauthenticated:
+		return codes.Unauthenticated
+	case apperr.KindResourceExhausted:
+		return codes.ResourceExhausted
+	case apperr.KindUnavailable:
+		return codes.Unavailable
+	}
+	return codes.OK
 }
 
 // UnaryErrors turns the error a handler returns into a status, so that
@@ -73,7 +86,7 @@ func toStatus(ctx context.Context, logger *slog.Logger, method string, err error
 		err = ctxErr
 	}
 	// A kit error of no known kind is a bug; it falls through to INTERNAL.
-	if e, ok := apperr.From(err); ok && kindCodes[e.Kind] != codes.OK {
+	if e, ok := apperr.From(err); ok && kindCode(e.Kind) != codes.OK {
 		if e.Kind == apperr.KindUnavailable && e.Dependency != "" {
 			// Operators need the cause, which the caller does not see.
 			logger.WarnContext(ctx, "dependency unavailable", slog.String("method", method),
@@ -100,7 +113,7 @@ func toStatus(ctx context.Context, logger *slog.Logger, method string, err error
 	return status.Error(codes.Internal, internalMessage)
 }
 
-// appStatus builds the status for e, whose kind is in kindCodes; domain is
+// appStatus builds the status for e, whose kind kindCode knows; domain is
 // the ErrorInfo domain.
 func appStatus(e *apperr.Error, domain string) *status.Status {
 	msg := e.Message
@@ -126,7 +139,7 @@ func appStatus(e *apperr.Error, domain string) *status.Status {
 		}
 		details = append(details, pf)
 	}
-	st := status.New(kindCodes[e.Kind], msg)
+	st := status.New(kindCode(e.Kind), msg)
 	if withDetails, err := st.WithDetails(details...); err == nil {
 		return withDetails
 	}

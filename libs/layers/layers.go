@@ -52,8 +52,6 @@ const (
 // except across adapters (one adapter never uses another).
 func allowed(l Layer) []Layer {
 	switch l {
-	case Domain:
-		return nil
 	case Contract, App:
 		return []Layer{Domain}
 	case Adapters, Ports:
@@ -62,16 +60,17 @@ func allowed(l Layer) []Layer {
 		return []Layer{Domain, Contract, App, Adapters, Ports}
 	case Command:
 		return []Layer{Wiring}
+	default: // Domain
+		return nil
 	}
-	return nil
 }
 
 // Package is what the check needs to know of one package: `go list -json`
 // fields of the same names.
 type Package struct {
-	ImportPath string
-	Imports    []string
-	Deps       []string
+	ImportPath string   `json:"ImportPath"`
+	Imports    []string `json:"Imports"`
+	Deps       []string `json:"Deps"`
 }
 
 // layerOf returns the layer of path inside module, and the unit within the
@@ -96,8 +95,9 @@ func layerOf(module, path string) (Layer, string, bool) {
 			return "", "", false
 		}
 		return Adapters, parts[2], true
+	default: // internal/cmd is no layer: binaries live in cmd/
+		return "", "", false
 	}
-	return "", "", false
 }
 
 // Violations returns every broken rule among pkgs, the packages of the
@@ -118,7 +118,7 @@ func Violations(module string, pkgs []Package) []string {
 			switch {
 			case !ok:
 				out = append(out, fmt.Sprintf("%s (%s) imports %s, which is in no layer", p.ImportPath, layer, imp))
-			case il == layer && il == Adapters && iunit != unit:
+			case layer == Adapters && il == Adapters && iunit != unit:
 				out = append(out, fmt.Sprintf("%s (adapter %s) imports %s: one adapter never uses another; share through app or domain", p.ImportPath, unit, imp))
 			case il != layer && !slices.Contains(allowed(layer), il):
 				out = append(out, fmt.Sprintf("%s (%s) imports %s (%s); %s may import only %v", p.ImportPath, layer, imp, il, layer, allowed(layer)))
@@ -151,7 +151,7 @@ func List(dir string) (string, []Package, error) {
 	for {
 		var p struct {
 			Package
-			GoFiles []string
+			GoFiles []string `json:"GoFiles"`
 		}
 		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
 			break
@@ -179,16 +179,16 @@ func goCmd(dir string, args ...string) ([]byte, error) {
 }
 
 // Check lists the service module in dir (a test passes ".", its module
-// root) and fails t for every broken rule. It also fails when the module
+// root) and fails tb for every broken rule. It also fails when the module
 // has no packages in any layer, so a check that sees nothing never passes.
-func Check(t testing.TB, dir string) {
-	t.Helper()
+func Check(tb testing.TB, dir string) {
+	tb.Helper()
 	module, pkgs, err := List(dir)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if !strings.HasPrefix(module, ServicesPrefix) {
-		t.Fatalf("%s is not a service module", module)
+		tb.Fatalf("%s is not a service module", module)
 	}
 	layered := 0
 	for _, p := range pkgs {
@@ -197,9 +197,9 @@ func Check(t testing.TB, dir string) {
 		}
 	}
 	if layered == 0 {
-		t.Fatalf("no package of %s is in a layer", module)
+		tb.Fatalf("no package of %s is in a layer", module)
 	}
 	for _, v := range Violations(module, pkgs) {
-		t.Error(v)
+		tb.Error(v)
 	}
 }

@@ -302,7 +302,7 @@ func (h *Host) Run(ctx context.Context) error {
 			slog.Any("error", err))
 	}
 	h.logger.InfoContext(flushCtx, h.name+" stopped")
-	return errors.Join(append(errs, serveErr)...)
+	return errors.Join(serveErr, errors.Join(errs...))
 }
 
 // ensureStreams creates or updates every stream the service produces to,

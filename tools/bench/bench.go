@@ -38,11 +38,13 @@ const (
 )
 
 // allScenarios lists the scenarios in the order they run within a round.
-var allScenarios = []string{baseline, "get-product", "search", "place-order"}
+func allScenarios() []string { return []string{baseline, "get-product", "search", "place-order"} }
 
 // searchWords are the queries of the search scenario; the demo data (make
 // seed) has products matching each.
-var searchWords = []string{"coffee", "mug", "tea", "blue", "classic", "organic", "steel", "cotton"}
+func searchWords() []string {
+	return []string{"coffee", "mug", "tea", "blue", "classic", "organic", "steel", "cotton"}
+}
 
 type options struct {
 	catalogueAddr string
@@ -122,7 +124,7 @@ func parseOptions(args []string, stderr io.Writer, getenv func(string) string) (
 	fs.IntVar(&opts.concurrency, "c", 8, "concurrent callers")
 	fs.IntVar(&opts.rounds, "rounds", 4, "interleaved rounds")
 	fs.DurationVar(&opts.maxTime, "max-time", 2*time.Minute, "stop calling after this long, whatever -n says")
-	list := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run besides the health baseline ("+strings.Join(allScenarios, ", ")+")")
+	list := fs.String("scenarios", strings.Join(allScenarios(), ","), "comma-separated scenarios to run besides the health baseline ("+strings.Join(allScenarios(), ", ")+")")
 	fs.BoolVar(&opts.json, "json", false, "print one JSON object per scenario")
 	fs.Usage = func() {
 		_, _ = fmt.Fprintf(stderr, "Usage: bench [flags]\n\nDrives a running stack (make up) and reports latency and throughput as\nratios against the health check measured in the same run.\n\nFlags:\n")
@@ -150,8 +152,8 @@ func parseOptions(args []string, stderr io.Writer, getenv func(string) string) (
 		if name == "" || name == baseline {
 			continue
 		}
-		if !slices.Contains(allScenarios, name) {
-			return opts, fmt.Errorf("unknown scenario %q (want %s)", name, strings.Join(allScenarios, ", "))
+		if !slices.Contains(allScenarios(), name) {
+			return opts, fmt.Errorf("unknown scenario %q (want %s)", name, strings.Join(allScenarios(), ", "))
 		}
 		if !slices.Contains(opts.scenarios, name) {
 			opts.scenarios = append(opts.scenarios, name)
@@ -278,8 +280,9 @@ func buildScenarios(opts options, health healthpb.HealthClient, cat cataloguev1.
 				return err
 			}})
 		case "search":
+			words := searchWords()
 			out = append(out, scenario{name: name, call: func(ctx context.Context, seq int64) error {
-				_, err := cat.SearchProducts(ctx, &cataloguev1.SearchProductsRequest{Query: searchWords[int(seq)%len(searchWords)], PageSize: 10})
+				_, err := cat.SearchProducts(ctx, &cataloguev1.SearchProductsRequest{Query: words[int(seq)%len(words)], PageSize: 10})
 				return err
 			}})
 		case "place-order":

@@ -121,12 +121,12 @@ func TestBenchRunsEveryScenario(t *testing.T) {
 		}
 		got = append(got, r)
 	}
-	if len(got) != len(allScenarios) {
-		t.Fatalf("%d results, want one per scenario (%v):\n%s", len(got), allScenarios, stdout)
+	if len(got) != len(allScenarios()) {
+		t.Fatalf("%d results, want one per scenario (%v):\n%s", len(got), allScenarios(), stdout)
 	}
 	for i, r := range got {
-		if r.Name != allScenarios[i] {
-			t.Errorf("result %d is %q, want %q", i, r.Name, allScenarios[i])
+		if r.Name != allScenarios()[i] {
+			t.Errorf("result %d is %q, want %q", i, r.Name, allScenarios()[i])
 		}
 		// -n is split over the rounds, remainder included.
 		if r.Calls != 103 || r.Errors != 0 {

@@ -179,8 +179,9 @@ func (r Reservation) CheckConfirmed() error {
 		return nil
 	case ReservationReleased, ReservationExpired:
 		return &ReservationEndedError{ID: r.ID, Status: r.Status}
+	default:
+		return fmt.Errorf("reservation %s is %s after confirming it", r.ID, r.Status)
 	}
-	return fmt.Errorf("reservation %s is %s after confirming it", r.ID, r.Status)
 }
 
 // CheckStock returns an InsufficientStockError naming every item whose

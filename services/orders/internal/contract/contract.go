@@ -169,8 +169,9 @@ func fromStatus(s ordersv1.OrderStatus) domain.Status {
 		return domain.StatusConfirmed
 	case ordersv1.OrderStatus_ORDER_STATUS_CANCELLED:
 		return domain.StatusCancelled
+	default:
+		return 0
 	}
-	return 0
 }
 
 func money(m domain.Money) *ordersv1.Money {

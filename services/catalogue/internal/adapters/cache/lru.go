@@ -79,15 +79,15 @@ func (c *LRU[K, V]) Get(key K) (V, Generation, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[key]; ok {
-		if e := el.Value.(*entry[K, V]); e.hasValue {
+		if e := entryOf[K, V](el); e.hasValue {
 			c.ll.MoveToFront(el)
 			c.hits.Inc()
-			return e.value, Generation(c.gen), true
+			return e.value, c.gen, true
 		}
 	}
 	c.misses.Inc()
 	var zero V
-	return zero, Generation(c.gen), false
+	return zero, c.gen, false
 }
 
 // Put stores value for key unless key may have been invalidated since gen,
@@ -95,17 +95,16 @@ func (c *LRU[K, V]) Get(key K) (V, Generation, bool) {
 func (c *LRU[K, V]) Put(key K, value V, gen Generation) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	g := uint64(gen)
 	if el, ok := c.items[key]; ok {
-		e := el.Value.(*entry[K, V])
-		if e.invalGen > g {
+		e := entryOf[K, V](el)
+		if e.invalGen > gen {
 			return false
 		}
 		e.value, e.hasValue = value, true
 		c.ll.MoveToFront(el)
 		return true
 	}
-	if g < c.evictedGen {
+	if gen < c.evictedGen {
 		return false
 	}
 	c.items[key] = c.ll.PushFront(&entry[K, V]{key: key, value: value, hasValue: true})
@@ -119,7 +118,7 @@ func (c *LRU[K, V]) Invalidate(key K) {
 	defer c.mu.Unlock()
 	c.gen++
 	if el, ok := c.items[key]; ok {
-		e := el.Value.(*entry[K, V])
+		e := entryOf[K, V](el)
 		var zero V
 		e.value, e.hasValue, e.invalGen = zero, false, c.gen
 		c.ll.MoveToFront(el)
@@ -150,9 +149,15 @@ func (c *LRU[K, V]) Len() int {
 func (c *LRU[K, V]) evict() {
 	for c.ll.Len() > c.size {
 		el := c.ll.Back()
-		e := el.Value.(*entry[K, V])
+		e := entryOf[K, V](el)
 		c.evictedGen = max(c.evictedGen, e.invalGen)
 		c.ll.Remove(el)
 		delete(c.items, e.key)
 	}
+}
+
+// entryOf returns the entry el holds; the list holds nothing else.
+func entryOf[K comparable, V any](el *list.Element) *entry[K, V] {
+	e, _ := el.Value.(*entry[K, V])
+	return e
 }
