@@ -10,6 +10,9 @@ GO ?= go
 # separately, against the built service images.
 PKGS := ./libs/... ./services/catalogue/... ./services/orders/... ./services/analytics/... ./tools/...
 E2E_PKGS := ./e2e/...
+# Module directories. Each builds and tidies on its own (GOWORK=off); go.work
+# is a convenience on top.
+MODULES := libs services/catalogue services/orders services/analytics e2e tools
 # protovalidate's validate.proto is taken from this Go module, not vendored.
 PROTOVALIDATE_MODULE := github.com/bufbuild/protovalidate
 PROTOVALIDATE_VERSION := v1.2.2
@@ -56,6 +59,18 @@ breaking: proto-deps ## buf breaking against the newest v* tag, else the parent 
 	$(GO) tool buf breaking proto --exclude-imports --against "$$tmp/base.binpb"; \
 	echo "breaking: no breaking changes against $$base ($$(git rev-parse --short "$$base"))"
 
+.PHONY: check-tidy
+check-tidy: ## Fail when a module's go.mod or go.sum is not tidy (go mod tidy -diff, GOWORK=off)
+	@untidy=(); for m in $(MODULES); do \
+		if ! out="$$(cd "$$m" && GOWORK=off $(GO) mod tidy -diff 2>&1)"; then \
+			printf '%s\n' "$$out" | sed -n '1,60p' >&2; \
+			echo "check-tidy: module $$m is not tidy: run 'cd $$m && GOWORK=off go mod tidy' and commit the result" >&2; \
+			untidy+=("$$m"); \
+		fi; \
+	done; \
+	if [ "$${#untidy[@]}" -gt 0 ]; then echo "check-tidy: not tidy: $${untidy[*]}" >&2; exit 1; fi; \
+	echo "every module is tidy: $(MODULES)"
+
 .PHONY: lint
 lint: proto-deps ## buf lint, gofmt and golangci-lint
 	$(GO) tool buf lint proto
@@ -81,7 +96,7 @@ test-e2e: images-deps images ## End-to-end suite: Postgres, NATS and the service
 	$(GO) test -count=1 -timeout 15m $(GO_TEST_FLAGS) $(E2E_PKGS)
 
 .PHONY: test
-test: lint check-generate breaking test-unit test-integration test-e2e ## What CI runs: lint, contracts, unit, integration and end-to-end tests
+test: lint check-generate breaking check-tidy test-unit test-integration test-e2e ## What CI runs: lint, contracts, tidy modules, unit, integration and end-to-end tests
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 20s)
