@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,8 +72,8 @@ func startStack(ctx context.Context, dir string) (*stack, func(), error) {
 	}
 	var cleanups []func()
 	cleanup := func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
+		for _, cleanup := range slices.Backward(cleanups) {
+			cleanup()
 		}
 	}
 	fail := func(err error) (*stack, func(), error) {
@@ -161,12 +163,8 @@ func startStack(ctx context.Context, dir string) (*stack, func(), error) {
 	}
 	start := func(name string, extra map[string]string) (*service, error) {
 		env := map[string]string{"DATABASE_URL": "postgres://storefront:storefront@postgres:5432/" + name + "?sslmode=disable"}
-		for k, v := range common {
-			env[k] = v
-		}
-		for k, v := range extra {
-			env[k] = v
-		}
+		maps.Copy(env, common)
+		maps.Copy(env, extra)
 		ctr, err := testcontainers.Run(ctx, imageOf(name),
 			testcontainers.WithEnv(env),
 			testcontainers.WithExposedPorts(grpcPort, httpPort),

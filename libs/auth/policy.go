@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -58,10 +59,5 @@ func (r Rule) allows(p Principal) bool {
 	if len(r.Roles) == 0 {
 		return true
 	}
-	for _, role := range r.Roles {
-		if p.HasRole(role) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(r.Roles, p.HasRole)
 }

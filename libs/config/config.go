@@ -82,8 +82,7 @@ func describe(t reflect.Type, lookup func(string) (string, bool), err error) err
 
 // unwrapParse keeps strconv's reason and input without its function name.
 func unwrapParse(err error) error {
-	var num *strconv.NumError
-	if errors.As(err, &num) {
+	if num, ok := errors.AsType[*strconv.NumError](err); ok {
 		return fmt.Errorf("%w (got %q)", num.Err, num.Num)
 	}
 	return err
@@ -127,8 +126,8 @@ func keysFor(t reflect.Type, prefix, field string) []string {
 		return nil
 	}
 	var keys []string
-	for i := range t.NumField() {
-		f := t.Field(i)
+	for f := range t.Fields() {
+		f := f
 		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
 		if f.Name == field && name != "" {
 			keys = append(keys, prefix+name)

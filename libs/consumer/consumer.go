@@ -346,7 +346,7 @@ func (r *Runner) setup(ctx context.Context) (jetstream.Consumer, error) {
 		case err == nil:
 			return cons, nil
 		case ctx.Err() != nil:
-			return nil, nil
+			return nil, nil //nolint:nilerr // stopping is not a setup failure: Run returns nil once ctx is done
 		case !retryable(err):
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,7 +143,7 @@ func TestBackoffAfter(t *testing.T) {
 		{1 << 40, 30 * time.Second},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprint(tt.attempt), func(t *testing.T) {
+		t.Run(strconv.FormatUint(tt.attempt, 10), func(t *testing.T) {
 			t.Parallel()
 			if got := cfg.backoffAfter(tt.attempt); got != tt.want {
 				t.Errorf("backoffAfter(%d) = %s, want %s", tt.attempt, got, tt.want)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -158,9 +159,7 @@ func (e *env) publishOn(t *testing.T, subject string, ev event, extra nats.Heade
 	m := nats.NewMsg(subject)
 	m.Header.Set(broker.HeaderMsgID, ev.id)
 	m.Header.Set(broker.HeaderType, string(ev.msg.ProtoReflect().Descriptor().FullName()))
-	for k, v := range extra {
-		m.Header[k] = v
-	}
+	maps.Copy(m.Header, extra)
 	m.Data = mustMarshal(t, ev.msg)
 	if _, err := e.js.PublishMsg(t.Context(), m); err != nil {
 		t.Fatalf("publish %s: %v", ev.id, err)

@@ -66,10 +66,10 @@ func ValidationStatus(err error) error {
 		})
 	}
 	msg := "invalid request"
-	if len(br.FieldViolations) > 0 {
-		first := br.FieldViolations[0]
+	if vs := br.GetFieldViolations(); len(vs) > 0 {
+		first := vs[0]
 		msg = fmt.Sprintf("invalid request: %s: %s", first.GetField(), first.GetDescription())
-		if n := len(br.FieldViolations); n > 1 {
+		if n := len(vs); n > 1 {
 			msg += fmt.Sprintf(" (and %d more)", n-1)
 		}
 	}

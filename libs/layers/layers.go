@@ -20,6 +20,7 @@ package layers
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -107,7 +108,7 @@ func Violations(module string, pkgs []Package) []string {
 	for _, p := range pkgs {
 		layer, unit, ok := layerOf(module, p.ImportPath)
 		if !ok {
-			out = append(out, fmt.Sprintf("%s: not in a layer (domain, contract, app, adapters/<name>, ports, server, cmd)", p.ImportPath))
+			out = append(out, p.ImportPath+": not in a layer (domain, contract, app, adapters/<name>, ports, server, cmd)")
 			continue
 		}
 		for _, imp := range p.Imports {
@@ -137,12 +138,12 @@ func Violations(module string, pkgs []Package) []string {
 // List runs `go list -json ./...` in dir, with each package's
 // transitive Deps, and returns the module path and its packages. Test
 // files are left out: tests may reach across layers to build fixtures.
-func List(dir string) (string, []Package, error) {
-	mod, err := goCmd(dir, "list", "-f", "{{.Module.Path}}", ".")
+func List(ctx context.Context, dir string) (string, []Package, error) {
+	mod, err := goCmd(ctx, dir, "list", "-f", "{{.Module.Path}}", ".")
 	if err != nil {
 		return "", nil, err
 	}
-	out, err := goCmd(dir, "list", "-json=ImportPath,GoFiles,Imports,Deps", "./...")
+	out, err := goCmd(ctx, dir, "list", "-json=ImportPath,GoFiles,Imports,Deps", "./...")
 	if err != nil {
 		return "", nil, err
 	}
@@ -166,8 +167,8 @@ func List(dir string) (string, []Package, error) {
 	return strings.TrimSpace(string(mod)), pkgs, nil
 }
 
-func goCmd(dir string, args ...string) ([]byte, error) {
-	cmd := exec.Command("go", args...) //nolint:gosec // the arguments are this package's own constants and a test's directory
+func goCmd(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "go", args...) //nolint:gosec // the arguments are this package's own constants and a test's directory
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -183,7 +184,7 @@ func goCmd(dir string, args ...string) ([]byte, error) {
 // has no packages in any layer, so a check that sees nothing never passes.
 func Check(tb testing.TB, dir string) {
 	tb.Helper()
-	module, pkgs, err := List(dir)
+	module, pkgs, err := List(tb.Context(), dir)
 	if err != nil {
 		tb.Fatal(err)
 	}

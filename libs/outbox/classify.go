@@ -61,8 +61,7 @@ func classify(err error, connected bool) verdict {
 		errors.Is(err, nats.ErrBadSubject):
 		return rowSpecific
 	}
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
+	if apiErr, ok := errors.AsType[*jetstream.APIError](err); ok {
 		// 4xx: the stream refuses this message (too large, headers too
 		// large, sealed stream) and will refuse it again. 5xx: the stream or
 		// cluster is unavailable, full or short of resources.

@@ -121,7 +121,7 @@ func enqueue(ctx context.Context, t *testing.T, pool *pgxpool.Pool, prefix strin
 		err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
 			for i := start; i < min(start+perTx, n); i++ {
 				ev := &ordersv1.OrderPlaced{OrderId: fmt.Sprintf("order-%d", i), CustomerId: "customer-1"}
-				subject := fmt.Sprintf("%s.order.placed", prefix)
+				subject := prefix + ".order.placed"
 				id, err := outbox.Enqueue(ctx, tx, subject, ev)
 				if err != nil {
 					return err

@@ -14,7 +14,7 @@ import (
 // They are package variables because -X can set nothing else; nothing
 // assigns them at run time.
 var (
-	version   = "dev"     //nolint:gochecknoglobals // set by -ldflags -X
+	version   = "dev"
 	commit    = "unknown" //nolint:gochecknoglobals // set by -ldflags -X
 	buildTime = "unknown" //nolint:gochecknoglobals // set by -ldflags -X
 )

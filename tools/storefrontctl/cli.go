@@ -271,9 +271,7 @@ func (c *cli) parseCommand(fs *flag.FlagSet, args []string) ([]string, error) {
 // unary dials the catalogue, makes one call within --timeout and prints the
 // response: protojson with --json, else through text.
 func unary[R proto.Message](ctx context.Context, c *cli, call func(context.Context, cataloguev1.CatalogueServiceClient) (R, error), text func(*printer, R)) error {
-	return unaryAt(ctx, c, c.opts.addr, func(conn grpc.ClientConnInterface) cataloguev1.CatalogueServiceClient {
-		return cataloguev1.NewCatalogueServiceClient(conn)
-	}, call, text)
+	return unaryAt(ctx, c, c.opts.addr, cataloguev1.NewCatalogueServiceClient, call, text)
 }
 
 // unaryAt is unary for the service at addr, whose client newClient makes.

@@ -214,7 +214,7 @@ func (c *cli) deadLettersRedrive(ctx context.Context, args []string) error {
 	}
 
 	p := &printer{w: c.stdout}
-	var failed errorList
+	var failed listErrors
 	// redriveOne records a failed dead letter and goes on; only a failed
 	// write or an interrupt stops the run.
 	redriveOne := func(m *jetstream.RawStreamMsg) error {

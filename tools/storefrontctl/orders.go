@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
@@ -128,9 +128,7 @@ func (c *cli) ordersCancel(ctx context.Context, args []string) error {
 
 // ordersUnary makes one OrderService call at --orders-addr.
 func ordersUnary[R proto.Message](ctx context.Context, c *cli, call func(context.Context, ordersv1.OrderServiceClient) (R, error), text func(*printer, R)) error {
-	return unaryAt(ctx, c, c.opts.ordersAddr, func(conn grpc.ClientConnInterface) ordersv1.OrderServiceClient {
-		return ordersv1.NewOrderServiceClient(conn)
-	}, call, text)
+	return unaryAt(ctx, c, c.opts.ordersAddr, ordersv1.NewOrderServiceClient, call, text)
 }
 
 const orderRowFormat = "%-36s  %-10s  %14s  %5s  %-20s  %s\n"
@@ -141,7 +139,7 @@ func (p *printer) orderHeader() {
 
 func (p *printer) orderRow(o *ordersv1.Order) {
 	p.printf(orderRowFormat, o.GetId(), orderStatus(o.GetStatus()), formatOrderMoney(o.GetTotal()),
-		fmt.Sprint(len(o.GetLines())), formatTime(o.GetCreatedAt()), o.GetCustomerId())
+		strconv.Itoa(len(o.GetLines())), formatTime(o.GetCreatedAt()), o.GetCustomerId())
 }
 
 func (p *printer) orderDetail(o *ordersv1.Order) {

@@ -50,11 +50,11 @@ func (p *printer) message(m proto.Message, oneLine bool) {
 	p.printf("%s\n", data)
 }
 
-// errorList holds independent failures of one command that went on past
+// listErrors holds independent failures of one command that went on past
 // each of them; writeError prints one line per failure.
-type errorList []error
+type listErrors []error
 
-func (l errorList) Error() string {
+func (l listErrors) Error() string {
 	msgs := make([]string, len(l))
 	for i, err := range l {
 		msgs[i] = err.Error()
@@ -62,13 +62,12 @@ func (l errorList) Error() string {
 	return strings.Join(msgs, "; ")
 }
 
-func (l errorList) Unwrap() []error { return l }
+func (l listErrors) Unwrap() []error { return l }
 
 // writeError prints err as "error: <grpc code>: <message>", followed by the
 // field violations and failed preconditions the server attached.
 func writeError(w io.Writer, err error) {
-	var list errorList
-	if errors.As(err, &list) {
+	if list, ok := errors.AsType[listErrors](err); ok {
 		for _, err := range list {
 			writeError(w, err)
 		}

@@ -12,7 +12,8 @@ import (
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
 )
 
-func ptr[T any](v T) *T { return &v }
+//go:fix inline
+func ptr[T any](v T) *T { return new(v) }
 
 func TestListTokenRoundTrip(t *testing.T) {
 	t.Parallel()

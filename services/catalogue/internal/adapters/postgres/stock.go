@@ -29,7 +29,7 @@ func (s *Store) AdjustStock(ctx context.Context, id uuid.UUID, delta int64) (dom
 		if _, err := domain.ApplyStockDelta(id, p.StockQty, delta); err != nil {
 			return err
 		}
-		_, ok, err := changeStock(ctx, tx, domain.StockChange{ProductID: id, Delta: delta, Reason: domain.ReasonAdjust})
+		ok, err := changeStock(ctx, tx, domain.StockChange{ProductID: id, Delta: delta, Reason: domain.ReasonAdjust})
 		if err != nil {
 			return err
 		}
@@ -101,7 +101,7 @@ func (s *Store) Reserve(ctx context.Context, id uuid.UUID, items []domain.Reserv
 			return err
 		}
 		for _, it := range items {
-			_, ok, err := changeStock(ctx, tx, domain.StockChange{
+			ok, err := changeStock(ctx, tx, domain.StockChange{
 				ProductID: it.ProductID, Delta: -int64(it.Quantity), Reason: domain.ReasonReserve, ReservationID: id,
 			})
 			if err != nil {
@@ -273,7 +273,7 @@ func reinstate(ctx context.Context, tx pgx.Tx, r domain.Reservation) (domain.Res
 			return errCannotReinstate
 		}
 		for _, it := range items {
-			_, ok, err := changeStock(ctx, sp, domain.StockChange{
+			ok, err := changeStock(ctx, sp, domain.StockChange{
 				ProductID: it.ProductID, Delta: -int64(it.Quantity), Reason: domain.ReasonReinstate, ReservationID: r.ID,
 			})
 			if err != nil {
@@ -337,7 +337,7 @@ func release(ctx context.Context, tx pgx.Tx, id uuid.UUID) (domain.Reservation, 
 // the meantime are skipped.
 func restoreStock(ctx context.Context, tx pgx.Tx, reservationID uuid.UUID, items []domain.ReservationItem, reason string) error {
 	for _, it := range domain.SortedItems(items) {
-		_, _, err := changeStock(ctx, tx, domain.StockChange{
+		_, err := changeStock(ctx, tx, domain.StockChange{
 			ProductID: it.ProductID, Delta: int64(it.Quantity), Reason: reason, ReservationID: reservationID,
 		})
 		if err != nil {
@@ -394,7 +394,7 @@ func (s *Store) ExpireReservations(ctx context.Context, limit int) (int, error) 
 			return fmt.Errorf("load expired items: %w", err)
 		}
 		for _, it := range items {
-			_, _, err := changeStock(ctx, tx, domain.StockChange{
+			_, err := changeStock(ctx, tx, domain.StockChange{
 				ProductID: it.ProductID, Delta: int64(it.Quantity), Reason: domain.ReasonExpire, ReservationID: it.reservation,
 			})
 			if err != nil {

@@ -113,16 +113,16 @@ RETURNING stock_qty, stock_changed_at`
 
 // changeStock applies one stock change and enqueues its StockChanged event.
 // ok is false when no row matched.
-func changeStock(ctx context.Context, tx pgx.Tx, c domain.StockChange) (domain.StockChange, bool, error) {
+func changeStock(ctx context.Context, tx pgx.Tx, c domain.StockChange) (bool, error) {
 	err := tx.QueryRow(ctx, stockUpdate, c.ProductID, c.Delta).Scan(&c.Available, &c.At)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return c, false, nil
+		return false, nil
 	}
 	if err != nil {
-		return c, false, fmt.Errorf("update stock of product %s: %w", c.ProductID, err)
+		return false, fmt.Errorf("update stock of product %s: %w", c.ProductID, err)
 	}
 	if err := enqueue(ctx, tx, contract.SubjectStockChanged, contract.StockChanged(c)); err != nil {
-		return c, false, err
+		return false, err
 	}
-	return c, true, nil
+	return true, nil
 }
