@@ -30,8 +30,8 @@ type Auth struct {
 }
 
 // NewAuth generates a signing key and writes its JWKS under t.TempDir().
-// Failures to mint later fail t, so use the Auth from t's goroutine or
-// its subtests' only while t runs.
+// Token, As and Bearer fail t if they can't mint, so call them while t
+// runs.
 func NewAuth(t testing.TB, issuer, audience string) *Auth {
 	t.Helper()
 	signer, err := auth.NewSigner("testenv")

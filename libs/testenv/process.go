@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -113,9 +114,6 @@ func RemoveBinaries() error {
 	return nil
 }
 
-// addrVars are the variables naming a service's listen addresses.
-var addrVars = []string{"GRPC_ADDR", "HTTP_ADDR", "ADMIN_ADDR"}
-
 // Process is a service binary run as a subprocess, which a test can stop
 // or kill and start again on the same ports, database and NATS server.
 type Process struct {
@@ -123,7 +121,7 @@ type Process struct {
 	name string
 	bin  string
 	env  []string
-	addr map[string]string // addrVars → pinned address
+	addr map[string]string // GRPC_ADDR, HTTP_ADDR, ADMIN_ADDR → address
 	logs *LogBuffer
 
 	mu  sync.Mutex
@@ -148,20 +146,18 @@ type run struct {
 func NewProcess(t testing.TB, name, bin string, env map[string]string) *Process {
 	t.Helper()
 	p := &Process{t: t, name: name, bin: bin, addr: map[string]string{}, logs: &LogBuffer{}}
-	pinned := make(map[string]string, len(env)+len(addrVars))
-	for k, v := range env {
-		pinned[k] = v
+	pinned := maps.Clone(env)
+	if pinned == nil {
+		pinned = map[string]string{}
 	}
-	for _, k := range addrVars {
-		if _, port, err := net.SplitHostPort(pinned[k]); err == nil && port != "0" {
-			p.addr[k] = pinned[k]
-			continue
+	for _, k := range []string{"GRPC_ADDR", "HTTP_ADDR", "ADMIN_ADDR"} {
+		if _, port, err := net.SplitHostPort(pinned[k]); err != nil || port == "0" {
+			port, err := portBelowEphemeral()
+			if err != nil {
+				t.Fatalf("pick a port for %s %s: %v", name, k, err)
+			}
+			pinned[k] = net.JoinHostPort(loopbackHost, strconv.Itoa(port))
 		}
-		port, err := portBelowEphemeral()
-		if err != nil {
-			t.Fatalf("pick a port for %s %s: %v", name, k, err)
-		}
-		pinned[k] = net.JoinHostPort(loopbackHost, strconv.Itoa(port))
 		p.addr[k] = pinned[k]
 	}
 	for k, v := range pinned {

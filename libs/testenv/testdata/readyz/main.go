@@ -16,10 +16,10 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
 	var lc net.ListenConfig
 	lis, err := lc.Listen(ctx, "tcp", os.Getenv("HTTP_ADDR"))
 	if err != nil {
+		stop()
 		fmt.Fprintln(os.Stderr, "listen:", err)
 		os.Exit(1)
 	}
@@ -30,6 +30,7 @@ func main() {
 	srv := &http.Server{Handler: mux}
 	go func() { _ = srv.Serve(lis) }()
 	<-ctx.Done()
+	stop()
 	_ = srv.Close()
 	fmt.Println("stopping")
 	status, _ := strconv.Atoi(os.Getenv("EXIT_STATUS"))
