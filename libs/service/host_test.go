@@ -1,16 +1,13 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,8 +17,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/storefront-go/storefront/libs/auth"
-	"github.com/storefront-go/storefront/libs/config"
 	"github.com/storefront-go/storefront/libs/outbox"
 	libpg "github.com/storefront-go/storefront/libs/postgres"
 	"github.com/storefront-go/storefront/libs/service"
@@ -42,106 +37,18 @@ func TestMain(m *testing.M) {
 // hostConfig is a service configuration with nothing of its own.
 type hostConfig struct{ service.Config }
 
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// running is a host serving in the background.
-type running struct {
-	host *service.Host
-	logs *syncBuffer
-	stop context.CancelFunc
-	done chan error
-}
-
 // startHost builds a host for spec against a fresh database and natsURL and
-// runs it until the test ends (or stop is called).
-func startHost(t *testing.T, spec service.Spec[hostConfig], natsURL string, vars map[string]string) *running {
+// runs it until the test ends (or Stop is called).
+func startHost(t *testing.T, spec service.Spec[hostConfig], natsURL string, vars map[string]string) *testenv.Replica[*service.Host] {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test; needs Docker")
 	}
-	signer, err := auth.NewSigner("host-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, err := signer.JWKS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwksFile := filepath.Join(t.TempDir(), "jwks.json")
-	if err := os.WriteFile(jwksFile, jwks, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	environ := map[string]string{
-		"DATABASE_URL":   pg.NewDatabase(t),
-		"NATS_URL":       natsURL,
-		"AUTH_JWKS_FILE": jwksFile,
-		"AUTH_ISSUER":    "host-test",
-		"AUTH_AUDIENCE":  "host-test",
-		"GRPC_ADDR":      "127.0.0.1:0",
-		"HTTP_ADDR":      "127.0.0.1:0",
-		"ADMIN_ADDR":     "127.0.0.1:0",
-	}
-	for k, v := range vars {
-		environ[k] = v
-	}
-	cfg, err := config.LoadWithEnv[hostConfig](environ)
-	if err != nil {
-		t.Fatalf("load config: %v", err)
-	}
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	h, err := service.New(ctx, spec, cfg, logger)
-	if err != nil {
-		cancel()
-		t.Fatalf("new host: %v", err)
-	}
-	if err := h.Listen(); err != nil {
-		cancel()
-		t.Fatalf("listen: %v", err)
-	}
-	r := &running{host: h, logs: logs, stop: cancel, done: make(chan error, 1)}
-	go func() { r.done <- h.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-r.done:
-			t.Logf("run returned %v", err)
-		case <-time.After(waitFor):
-			t.Error("host did not stop")
-		}
+	a := testenv.NewAuth(t, "host-test", "host-test")
+	cfg := testenv.LoadConfig[hostConfig](t, testenv.ReplicaEnv(pg.NewDatabase(t), natsURL, a, vars))
+	return testenv.StartReplica(t, spec.Name, func(ctx context.Context, logger *slog.Logger) (*service.Host, error) {
+		return service.New(ctx, spec, cfg, logger)
 	})
-	return r
-}
-
-// wait stops the host and returns Run's result.
-func (r *running) wait(t *testing.T) error {
-	t.Helper()
-	r.stop()
-	select {
-	case err := <-r.done:
-		r.done <- err // for the cleanup
-		return err
-	case <-time.After(waitFor):
-		t.Fatal("host did not stop")
-		return nil
-	}
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -203,30 +110,30 @@ func TestStreamThatCannotBeCreatedYetIsRetriedWhileServing(t *testing.T) {
 	}, srv.URL(), nil)
 
 	eventually(t, "readiness", func() bool {
-		code, _ := get(t, "http://"+r.host.HTTPAddr()+"/readyz")
+		code, _ := get(t, "http://"+r.Host().HTTPAddr()+"/readyz")
 		return code == http.StatusOK
 	})
 	select {
-	case <-r.host.StreamsReady():
+	case <-r.Host().StreamsReady():
 		t.Fatal("streams reported ready while another stream owns their subjects")
 	default:
 	}
-	if !strings.Contains(r.logs.String(), "provision stream") {
-		t.Errorf("no warning about the stream in the logs:\n%s", r.logs.String())
+	if !strings.Contains(r.Logs().String(), "provision stream") {
+		t.Errorf("no warning about the stream in the logs:\n%s", r.Logs().String())
 	}
 
 	if err := js.DeleteStream(t.Context(), "BLOCKER"); err != nil {
 		t.Fatalf("delete blocking stream: %v", err)
 	}
 	select {
-	case <-r.host.StreamsReady():
+	case <-r.Host().StreamsReady():
 	case <-time.After(waitFor):
 		t.Fatal("the host did not create its stream once it could")
 	}
 	if _, err := js.Stream(t.Context(), "HOSTTEST"); err != nil {
 		t.Errorf("stream HOSTTEST after provisioning: %v", err)
 	}
-	if err := r.wait(t); err != nil {
+	if err := r.Stop(); err != nil {
 		t.Errorf("run: %v", err)
 	}
 }
@@ -236,14 +143,14 @@ func TestBuildInfoMetric(t *testing.T) {
 	t.Parallel()
 	r := startHost(t, service.Spec[hostConfig]{Name: "buildtest"}, testenv.EmbeddedNATS(t).URL(), nil)
 	select {
-	case <-r.host.StreamsReady():
+	case <-r.Host().StreamsReady():
 	case <-time.After(waitFor):
 		t.Fatal("a service without streams is never ready for them")
 	}
 	var body string
 	eventually(t, "metrics", func() bool {
 		var code int
-		code, body = get(t, "http://"+r.host.AdminAddr()+"/metrics")
+		code, body = get(t, "http://"+r.Host().AdminAddr()+"/metrics")
 		return code == http.StatusOK
 	})
 	b := service.BuildInfo()
@@ -262,10 +169,10 @@ func TestOutboxFlushFailureAtShutdownIsLoggedNotReturned(t *testing.T) {
 		Name:    "flushtest",
 		Streams: []service.Stream{{Name: "FLUSHTEST", Subjects: []string{"flushtest.>"}}},
 	}, srv.URL(), map[string]string{"OUTBOX_PUBLISH_TIMEOUT": "200ms", "OUTBOX_POLL_INTERVAL": "1h"})
-	<-r.host.StreamsReady()
+	<-r.Host().StreamsReady()
 	srv.Shutdown()
 
-	pool := r.host.Pool()
+	pool := r.Host().Pool()
 	if err := libpg.InTx(t.Context(), pool, func(tx pgx.Tx) error {
 		_, err := outbox.Enqueue(t.Context(), tx, "flushtest.thing.happened", wrapperspb.String("pending at shutdown"))
 		return err
@@ -273,11 +180,11 @@ func TestOutboxFlushFailureAtShutdownIsLoggedNotReturned(t *testing.T) {
 		t.Fatalf("enqueue: %v", err)
 	}
 	dsn := pool.Config().ConnString()
-	if err := r.wait(t); err != nil {
+	if err := r.Stop(); err != nil {
 		t.Errorf("run = %v; want nil: an unflushed outbox is not a failed shutdown", err)
 	}
-	if !strings.Contains(r.logs.String(), "flush outbox at shutdown") {
-		t.Errorf("no warning about the flush in the logs:\n%s", r.logs.String())
+	if !strings.Contains(r.Logs().String(), "flush outbox at shutdown") {
+		t.Errorf("no warning about the flush in the logs:\n%s", r.Logs().String())
 	}
 	check, err := pgxpool.New(t.Context(), dsn)
 	if err != nil {
@@ -305,8 +212,8 @@ func TestFailingWorkerStopsTheReplica(t *testing.T) {
 		},
 	}, testenv.EmbeddedNATS(t).URL(), nil)
 	select {
-	case err := <-r.done:
-		r.done <- err
+	case <-r.Done():
+		err := r.Stop() // Run's error, now that it has returned
 		if !errors.Is(err, boom) || !strings.Contains(err.Error(), "doomed") {
 			t.Errorf("run = %v; want the worker's error, named", err)
 		}

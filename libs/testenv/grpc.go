@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // ServeGRPC starts a plain grpc.Server on a loopback port with what register
@@ -30,4 +31,16 @@ func ServeGRPC(t testing.TB, register func(*grpc.Server)) string {
 		<-done
 	})
 	return lis.Addr().String()
+}
+
+// Dial opens a plaintext gRPC client connection to addr, closed when t
+// ends.
+func Dial(t testing.TB, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
 }

@@ -11,9 +11,10 @@ import (
 
 // MainWithPostgres is the body of a TestMain whose package shares one Postgres
 // container: under -short it only runs the tests; otherwise it starts the
-// container, hands it to use, runs the tests and terminates it. It returns
-// the exit code for os.Exit.
+// container, hands it to use, runs the tests and terminates it. Either way
+// it removes what BuildBinary built. It returns the exit code for os.Exit.
 func MainWithPostgres(m *testing.M, use func(*Postgres)) int {
+	defer removeBinaries()
 	flag.Parse()
 	if testing.Short() {
 		return m.Run()
@@ -34,4 +35,12 @@ func MainWithPostgres(m *testing.M, use func(*Postgres)) int {
 	}()
 	use(p)
 	return m.Run()
+}
+
+// removeBinaries is RemoveBinaries for a TestMain, which reports rather
+// than returns.
+func removeBinaries() {
+	if err := RemoveBinaries(); err != nil {
+		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
+	}
 }

@@ -3,8 +3,6 @@ package server_test
 import (
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/storefront-go/storefront/libs/auth"
-	"github.com/storefront-go/storefront/libs/config"
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
 	"github.com/storefront-go/storefront/libs/testenv"
 	"github.com/storefront-go/storefront/services/catalogue/internal/server"
@@ -32,14 +27,13 @@ const (
 )
 
 // env is one test's infrastructure: a fresh database, its own NATS server
-// and a token signer whose JWKS the servers trust.
+// and a token issuer whose JWKS the servers trust.
 type env struct {
-	t        *testing.T
-	dsn      string
-	natsURL  string
-	jwksFile string
-	signer   *auth.Signer
-	db       *pgxpool.Pool
+	t       *testing.T
+	dsn     string
+	natsURL string
+	auth    *testenv.Auth
+	db      *pgxpool.Pool
 }
 
 func newEnv(t *testing.T) *env {
@@ -47,112 +41,44 @@ func newEnv(t *testing.T) *env {
 	if testing.Short() {
 		t.Skip("integration test; needs Docker")
 	}
-	e := &env{t: t, dsn: pg.NewDatabase(t), natsURL: testenv.EmbeddedNATS(t).URL()}
-	signer, err := auth.NewSigner("test-key")
-	if err != nil {
-		t.Fatalf("new signer: %v", err)
-	}
-	e.signer = signer
-	jwks, err := signer.JWKS()
-	if err != nil {
-		t.Fatalf("jwks: %v", err)
-	}
-	e.jwksFile = filepath.Join(t.TempDir(), "jwks.json")
-	if err := os.WriteFile(e.jwksFile, jwks, 0o600); err != nil {
-		t.Fatalf("write jwks: %v", err)
-	}
-	return e
-}
-
-// testLogger discards logs unless CATALOGUE_TEST_LOG is set, in which case
-// they go to stderr (t.Log would panic on the shutdown logs of servers that
-// outlive a subtest).
-func testLogger() *slog.Logger {
-	if os.Getenv("CATALOGUE_TEST_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return &env{t: t, dsn: pg.NewDatabase(t), natsURL: testenv.EmbeddedNATS(t).URL(), auth: testenv.NewAuth(t, issuer, audience)}
 }
 
 // instance is one catalogue replica running in this process.
 type instance struct {
 	srv    *server.Server
 	client cataloguev1.CatalogueServiceClient
-	conn   *grpc.ClientConn
 	stop   func()
 }
 
-// config is a replica's configuration on loopback ports chosen by the
-// kernel, read from the same environment variables as production; vars
-// override.
-func (e *env) config(vars map[string]string) server.Config {
-	t := e.t
-	t.Helper()
-	environ := map[string]string{
-		"DATABASE_URL":               e.dsn,
+// run starts a replica on loopback ports chosen by the kernel, configured
+// from the same environment variables as production; vars override. Its
+// logs are reported when the test fails, and also go to stderr with
+// CATALOGUE_TEST_LOG set.
+func (e *env) run(vars map[string]string) *testenv.Replica[*server.Server] {
+	e.t.Helper()
+	cfg := testenv.LoadConfig[server.Config](e.t, testenv.ReplicaEnv(e.dsn, e.natsURL, e.auth, map[string]string{
 		"DATABASE_MAX_CONNS":         "40",
-		"NATS_URL":                   e.natsURL,
-		"AUTH_JWKS_FILE":             e.jwksFile,
-		"AUTH_ISSUER":                issuer,
-		"AUTH_AUDIENCE":              audience,
-		"GRPC_ADDR":                  "127.0.0.1:0",
-		"HTTP_ADDR":                  "127.0.0.1:0",
-		"ADMIN_ADDR":                 "127.0.0.1:0",
-		"SHUTDOWN_TIMEOUT":           "5s",
 		"OUTBOX_POLL_INTERVAL":       "20ms",
 		"RESERVATION_SWEEP_INTERVAL": "1h",
-	}
-	for k, v := range vars {
-		environ[k] = v
-	}
-	cfg, err := config.LoadWithEnv[server.Config](environ)
-	if err != nil {
-		t.Fatalf("load config: %v", err)
-	}
-	return cfg
+	}, vars))
+	return testenv.StartReplica(e.t, "catalogue", func(ctx context.Context, logger *slog.Logger) (*server.Server, error) {
+		return server.New(ctx, cfg, logger)
+	}, testenv.WithStderrLogs("CATALOGUE_TEST_LOG"))
 }
 
-// start runs a replica configured by e.config(vars).
+// start runs a replica as run does, with a client.
 func (e *env) start(vars map[string]string) *instance {
 	t := e.t
 	t.Helper()
-	cfg := e.config(vars)
-	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	srv, err := server.New(ctx, cfg, testLogger())
-	if err != nil {
-		cancel()
-		t.Fatalf("new server: %v", err)
-	}
-	if err := srv.Listen(); err != nil {
-		cancel()
-		t.Fatalf("listen: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	stopped := false
+	r := e.run(vars)
 	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("server did not stop within 30s")
+		if err := r.Stop(); err != nil {
+			t.Errorf("catalogue run: %v", err)
 		}
 	}
-	t.Cleanup(stop)
-
-	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return &instance{srv: srv, client: cataloguev1.NewCatalogueServiceClient(conn), conn: conn, stop: stop}
+	conn := testenv.Dial(t, r.Host().GRPCAddr())
+	return &instance{srv: r.Host(), client: cataloguev1.NewCatalogueServiceClient(conn), stop: stop}
 }
 
 // pool opens the test's own connection to the database, for setup and
@@ -175,11 +101,7 @@ func (e *env) pool() *pgxpool.Pool {
 // as returns call options carrying a token with the given roles.
 func (e *env) as(roles ...string) grpc.CallOption {
 	e.t.Helper()
-	tok, err := e.signer.Mint(auth.TokenClaims{Subject: "test", Roles: roles, Issuer: issuer, Audience: audience, TTL: time.Hour})
-	if err != nil {
-		e.t.Fatalf("mint token: %v", err)
-	}
-	return grpc.PerRPCCredentials(auth.BearerToken(tok))
+	return e.auth.As("test", roles...)
 }
 
 func (e *env) admin() grpc.CallOption   { return e.as("admin") }

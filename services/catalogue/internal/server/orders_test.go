@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -153,25 +152,16 @@ func TestRejectedConsumerStopsTheReplica(t *testing.T) {
 		t.Fatalf("create push consumer: %v", err)
 	}
 
-	srv, err := server.New(ctx, e.config(nil), testLogger())
-	if err != nil {
-		t.Fatalf("new server: %v", err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(runCtx) }()
+	r := e.run(nil)
 	select {
-	case err := <-done:
+	case <-r.Done():
+		err := r.Stop() // Run's error, now that it has returned
 		var apiErr *jetstream.APIError
 		if !errors.As(err, &apiErr) {
 			t.Errorf("run = %v, want the server's rejection of the consumer", err)
 		}
 	case <-time.After(waitFor):
-		// cancel (deferred) stops it; done is buffered, so Run never blocks.
+		// The replica's cleanup stops it.
 		t.Fatalf("replica still running %s after its consumer was rejected", waitFor)
 	}
 }

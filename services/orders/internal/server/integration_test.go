@@ -131,7 +131,7 @@ func TestPlacedOrderIsStoredAndPublishedOnce(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		// Without it vanguard takes a JSON POST for REST transcoding.
 		req.Header.Set("Connect-Protocol-Version", "1")
-		req.Header.Set("Authorization", "Bearer "+s.mint(alice.id, "customer"))
+		req.Header.Set("Authorization", s.auth.Bearer(alice.id, "customer"))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatalf("POST GetOrder: %v", err)
@@ -295,9 +295,9 @@ func TestInsufficientStockLeavesNothingBehind(t *testing.T) {
 	}
 
 	// The failed attempt did not poison the key: after a restock it works.
-	if _, err := s.cat.client().AdjustStock(t.Context(), &cataloguev1.AdjustStockRequest{
+	if _, err := s.catalogue.AdjustStock(t.Context(), &cataloguev1.AdjustStockRequest{
 		ProductId: scarce.GetId(), Delta: 5, Reason: "restock",
-	}, s.as("seeder", "admin")); err != nil {
+	}, s.auth.As("seeder", "admin")); err != nil {
 		t.Fatalf("restock: %v", err)
 	}
 	if _, err := alice.place(t.Context(), key, item(apple, 1), item(scarce, 6)); err != nil {
@@ -324,7 +324,7 @@ func TestCatalogueOutageOpensBreakerAndRecovers(t *testing.T) {
 		t.Fatalf("PlaceOrder before the outage: %v", err)
 	}
 
-	s.cat.kill()
+	s.cat.Kill()
 
 	// Calls fail with UNAVAILABLE naming catalogue until the breaker
 	// opens; then they are rejected without reaching for catalogue.
@@ -352,7 +352,7 @@ func TestCatalogueOutageOpensBreakerAndRecovers(t *testing.T) {
 		t.Errorf("ListOrders during the outage = %d orders, %v; want 1", len(orders), err)
 	}
 
-	s.cat.start()
+	s.cat.Start()
 	var after *ordersv1.Order
 	eventually(t, "PlaceOrder to succeed after catalogue returned", func() bool {
 		o, err := alice.place(t.Context(), newKey(), item(apple, 5))
@@ -410,9 +410,9 @@ func TestNATSOutageDelaysEventsOnly(t *testing.T) {
 	// OrderPlaced cannot reach catalogue, yet the reservation is confirmed:
 	// orders confirmed it as it placed the order. A repeated ReserveStock
 	// returns the stored reservation.
-	res, err := s.cat.client().ReserveStock(t.Context(), &cataloguev1.ReserveStockRequest{
+	res, err := s.catalogue.ReserveStock(t.Context(), &cataloguev1.ReserveStockRequest{
 		ReservationId: during.GetId(), Items: []*cataloguev1.ReservationItem{{ProductId: apple.GetId(), Quantity: 2}},
-	}, s.as("inspector", "service"))
+	}, s.auth.As("inspector", "service"))
 	if err != nil {
 		t.Fatalf("read the reservation back: %v", err)
 	}
@@ -521,7 +521,7 @@ func TestOnlyCustomersAndAdminsMayCall(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			creds := s.as("caller-"+tt.name, tt.roles...)
+			creds := s.auth.As("caller-"+tt.name, tt.roles...)
 			_, err := client.PlaceOrder(t.Context(), &ordersv1.PlaceOrderRequest{
 				IdempotencyKey: newKey(), Items: []*ordersv1.OrderItem{item(apple, 1)},
 			}, creds)

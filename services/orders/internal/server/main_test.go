@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,10 +22,6 @@ var (
 	pg *testenv.Postgres
 	// sharedNATS is the NATS container for tests that don't stop NATS.
 	sharedNATS *testenv.NATS
-	// catalogueBin is the built catalogue binary, or empty with
-	// catalogueBuildErr saying why.
-	catalogueBin      string
-	catalogueBuildErr error
 )
 
 func TestMain(m *testing.M) {
@@ -42,14 +36,14 @@ func runTests(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	dir, err := os.MkdirTemp("", "orders-test-")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "temp dir: %v\n", err)
-		return 1
-	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	catalogueBin, catalogueBuildErr = buildCatalogue(ctx, dir)
+	// The tests build the catalogue binary on first use; this removes it.
+	defer func() {
+		if err := testenv.RemoveBinaries(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}()
 
+	var err error
 	if pg, err = testenv.StartPostgres(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "start postgres: %v\n", err)
 		return 1
@@ -61,23 +55,6 @@ func runTests(m *testing.M) int {
 	}
 	defer terminate("nats", sharedNATS.Terminate)
 	return m.Run()
-}
-
-// buildCatalogue builds the catalogue binary into dir. The go command finds
-// go.work above the package directory, so the workspace's catalogue and
-// libs are what gets built.
-func buildCatalogue(ctx context.Context, dir string) (string, error) {
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("find the go command: %w", err)
-	}
-	bin := filepath.Join(dir, "catalogue")
-	cmd := exec.CommandContext(ctx, goCmd, "build", "-o", bin, catalogueCmd)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build %s: %w\n%s", catalogueCmd, err, out)
-	}
-	return bin, nil
 }
 
 func terminate(what string, fn func(context.Context) error) {
