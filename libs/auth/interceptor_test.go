@@ -55,9 +55,11 @@ func seenFrom(md metadata.MD) seen {
 // invoke calls rpc with the given raw authorization header values and
 // returns the handler's report.
 func invoke(ctx context.Context, conn *grpc.ClientConn, rpc string, authz ...string) (seen, error) {
+	kv := make([]string, 0, 2*len(authz))
 	for _, v := range authz {
-		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", v)
+		kv = append(kv, "authorization", v)
 	}
+	ctx = metadata.AppendToOutgoingContext(ctx, kv...)
 	var md metadata.MD
 	cat := cataloguev1.NewCatalogueServiceClient(conn)
 	var err error
@@ -100,6 +102,7 @@ func TestUnaryInterceptor(t *testing.T) {
 	admin := edToken("alice", []string{"admin"})
 	reader := edToken("bob", []string{"reader"})
 	now := time.Now()
+	edPub, _ := ed.pub.(ed25519.PublicKey)
 
 	tests := []struct {
 		name    string
@@ -154,7 +157,7 @@ func TestUnaryInterceptor(t *testing.T) {
 		{name: "alg none", rpc: "CreateProduct", want: codes.Unauthenticated,
 			authz: []string{bearer(unsignedToken(t, ed.kid, claims("alice", []string{"admin"})))}},
 		{name: "HS256 keyed with the public key bytes", rpc: "CreateProduct", want: codes.Unauthenticated,
-			authz: []string{bearer(sign(t, jwt.SigningMethodHS256, ed.kid, []byte(ed.pub.(ed25519.PublicKey)), claims("alice", []string{"admin"})))}},
+			authz: []string{bearer(sign(t, jwt.SigningMethodHS256, ed.kid, []byte(edPub), claims("alice", []string{"admin"})))}},
 		{name: "HS256 keyed with the JWKS document", rpc: "CreateProduct", want: codes.Unauthenticated,
 			authz: []string{bearer(sign(t, jwt.SigningMethodHS256, ed.kid, jwks(t, ed), claims("alice", []string{"admin"})))}},
 		{name: "unknown kid", rpc: "CreateProduct", want: codes.Unauthenticated, wantMsg: "invalid token",

@@ -127,7 +127,6 @@ func keysFor(t reflect.Type, prefix, field string) []string {
 	}
 	var keys []string
 	for f := range t.Fields() {
-		f := f
 		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
 		if f.Name == field && name != "" {
 			keys = append(keys, prefix+name)

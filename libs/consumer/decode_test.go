@@ -41,11 +41,11 @@ func orderPlaced() *ordersv1.OrderPlaced {
 	}
 }
 
-func mustMarshal(t testing.TB, m proto.Message) []byte {
-	t.Helper()
+func mustMarshal(tb testing.TB, m proto.Message) []byte {
+	tb.Helper()
 	b, err := proto.Marshal(m)
 	if err != nil {
-		t.Fatalf("marshal %T: %v", m, err)
+		tb.Fatalf("marshal %T: %v", m, err)
 	}
 	return b
 }

@@ -110,7 +110,7 @@ func (s *catalogue) WatchAvailability(_ *cataloguev1.WatchAvailabilityRequest, s
 // startServer serves a catalogue on a loopback port until the test ends.
 func startServer(t *testing.T, opts ...grpc.ServerOption) (*catalogue, string) {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	lis, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}

@@ -29,6 +29,7 @@ func BenchmarkUnaryCall(b *testing.B) {
 		return srv
 	}
 	newChain := func(b *testing.B) *grpc.Server {
+		b.Helper()
 		logger := telemetry.NewLogger(io.Discard, slog.LevelInfo, "bench")
 		full, err := grpcserver.New(testConfig(), logger, grpcserver.NewRegistry())
 		if err != nil {

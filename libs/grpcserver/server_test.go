@@ -271,7 +271,7 @@ func TestPanicBecomesInternalAndServerKeepsServing(t *testing.T) {
 	}
 	found := false
 	for _, l := range h.logs.lines(t) {
-		if l["msg"] == "handler panic" && strings.Contains(l["stack"].(string), "GetProduct") {
+		if stack, _ := l["stack"].(string); l["msg"] == "handler panic" && strings.Contains(stack, "GetProduct") {
 			found = true
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -343,8 +344,8 @@ func (h *Host) provisionStreams(ctx context.Context) {
 
 // close releases what New acquired, in reverse order; nil fields are skipped.
 func (h *Host) close() {
-	for i := len(h.closers) - 1; i >= 0; i-- {
-		if err := h.closers[i](); err != nil {
+	for _, v := range slices.Backward(h.closers) {
+		if err := v(); err != nil {
 			h.logger.Warn("release resource", slog.Any("error", err))
 		}
 	}

@@ -27,7 +27,6 @@ import (
 // hangs and is never asserted on.
 const waitFor = 30 * time.Second
 
-//nolint:gochecknoglobals // set once by TestMain, shared by the integration tests
 var pg *testenv.Postgres
 
 func TestMain(m *testing.M) {

@@ -32,21 +32,21 @@ type Auth struct {
 // NewAuth generates a signing key and writes its JWKS under t.TempDir().
 // Token, As and Bearer fail t if they can't mint, so call them while t
 // runs.
-func NewAuth(t testing.TB, issuer, audience string) *Auth {
-	t.Helper()
+func NewAuth(tb testing.TB, issuer, audience string) *Auth {
+	tb.Helper()
 	signer, err := auth.NewSigner("testenv")
 	if err != nil {
-		t.Fatalf("new signer: %v", err)
+		tb.Fatalf("new signer: %v", err)
 	}
 	jwks, err := signer.JWKS()
 	if err != nil {
-		t.Fatalf("jwks: %v", err)
+		tb.Fatalf("jwks: %v", err)
 	}
-	file := filepath.Join(t.TempDir(), "jwks.json")
+	file := filepath.Join(tb.TempDir(), "jwks.json")
 	if err := os.WriteFile(file, jwks, 0o600); err != nil {
-		t.Fatalf("write jwks: %v", err)
+		tb.Fatalf("write jwks: %v", err)
 	}
-	return &Auth{Issuer: issuer, Audience: audience, JWKSFile: file, t: t, signer: signer}
+	return &Auth{Issuer: issuer, Audience: audience, JWKSFile: file, t: tb, signer: signer}
 }
 
 // Token mints a token for subject with roles, valid for an hour.

@@ -35,21 +35,21 @@ type EmbeddedServer struct {
 // EmbeddedNATS starts an in-process NATS server with JetStream, storing
 // under t.TempDir() and listening on 127.0.0.1. The server is shut down when
 // t ends.
-func EmbeddedNATS(t testing.TB) *EmbeddedServer {
-	t.Helper()
-	e := &EmbeddedServer{storeDir: t.TempDir()}
+func EmbeddedNATS(tb testing.TB) *EmbeddedServer {
+	tb.Helper()
+	e := &EmbeddedServer{storeDir: tb.TempDir()}
 	var err error
 	for range 3 {
 		// The port stays fixed so clients can reconnect after Restart.
 		if e.port, err = portBelowEphemeral(); err != nil {
-			t.Fatalf("start embedded nats: %v", err)
+			tb.Fatalf("start embedded nats: %v", err)
 		}
 		if e.srv, err = e.start(); err == nil {
-			t.Cleanup(e.Shutdown)
+			tb.Cleanup(e.Shutdown)
 			return e
 		}
 	}
-	t.Fatalf("start embedded nats: %v", err)
+	tb.Fatalf("start embedded nats: %v", err)
 	return nil
 }
 
@@ -122,14 +122,14 @@ func (e *EmbeddedServer) Shutdown() {
 
 // Restart starts a new server on the same port and store directory. It
 // shuts the current server down first if it is still running.
-func (e *EmbeddedServer) Restart(t testing.TB) {
-	t.Helper()
+func (e *EmbeddedServer) Restart(tb testing.TB) {
+	tb.Helper()
 	e.Shutdown()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	srv, err := e.start()
 	if err != nil {
-		t.Fatalf("restart embedded nats: %v", err)
+		tb.Fatalf("restart embedded nats: %v", err)
 	}
 	e.srv = srv
 }

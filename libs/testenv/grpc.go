@@ -13,11 +13,11 @@ import (
 // and waits for it. It is for tests of clients (CLIs, load tools) that need a
 // real server with services of the test's own; services' own tests use
 // grpcserver with its full interceptor chain.
-func ServeGRPC(t testing.TB, register func(*grpc.Server)) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+func ServeGRPC(tb testing.TB, register func(*grpc.Server)) string {
+	tb.Helper()
+	lis, err := (&net.ListenConfig{}).Listen(tb.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("listen for gRPC: %v", err)
+		tb.Fatalf("listen for gRPC: %v", err)
 	}
 	srv := grpc.NewServer()
 	register(srv)
@@ -26,7 +26,7 @@ func ServeGRPC(t testing.TB, register func(*grpc.Server)) string {
 		defer close(done)
 		_ = srv.Serve(lis)
 	}()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		srv.Stop()
 		<-done
 	})
@@ -35,12 +35,12 @@ func ServeGRPC(t testing.TB, register func(*grpc.Server)) string {
 
 // Dial opens a plaintext gRPC client connection to addr, closed when t
 // ends.
-func Dial(t testing.TB, addr string) *grpc.ClientConn {
-	t.Helper()
+func Dial(tb testing.TB, addr string) *grpc.ClientConn {
+	tb.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
+		tb.Fatalf("dial %s: %v", addr, err)
 	}
-	t.Cleanup(func() { _ = conn.Close() })
+	tb.Cleanup(func() { _ = conn.Close() })
 	return conn
 }

@@ -111,18 +111,18 @@ func (p *Postgres) Host() string {
 
 // NewDatabase creates a fresh, uniquely named database and returns its DSN.
 // The database is dropped, disconnecting any clients left, when t ends.
-func (p *Postgres) NewDatabase(t testing.TB) string {
-	t.Helper()
+func (p *Postgres) NewDatabase(tb testing.TB) string {
+	tb.Helper()
 	name := "t_" + strings.ReplaceAll(uuid.NewString(), "-", "")
 	ident := pgx.Identifier{name}.Sanitize()
-	if err := p.adminExec(t.Context(), "CREATE DATABASE "+ident); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
+	if err := p.adminExec(tb.Context(), "CREATE DATABASE "+ident); err != nil {
+		tb.Fatalf("create database %s: %v", name, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), cleanupTimeout)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(tb.Context()), cleanupTimeout)
 		defer cancel()
 		if err := p.adminExec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
+			tb.Errorf("drop database %s: %v", name, err)
 		}
 	})
 	return p.dsn(name)
@@ -151,23 +151,23 @@ func (p *Postgres) Terminate(ctx context.Context) error {
 // PostgresDB starts a Postgres container dedicated to this test and returns
 // the DSN of a fresh database on it. It skips the test under -short. Tests
 // that need many databases should share one StartPostgres from TestMain.
-func PostgresDB(t testing.TB) string {
-	t.Helper()
+func PostgresDB(tb testing.TB) string {
+	tb.Helper()
 	if testing.Short() {
-		t.Skip("integration test; needs Docker")
+		tb.Skip("integration test; needs Docker")
 	}
-	p, err := StartPostgres(t.Context())
+	p, err := StartPostgres(tb.Context())
 	if err != nil {
-		t.Fatalf("start postgres: %v", err)
+		tb.Fatalf("start postgres: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), cleanupTimeout)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(tb.Context()), cleanupTimeout)
 		defer cancel()
 		if err := p.Terminate(ctx); err != nil {
-			t.Errorf("terminate postgres: %v", err)
+			tb.Errorf("terminate postgres: %v", err)
 		}
 	})
-	return p.NewDatabase(t)
+	return p.NewDatabase(tb)
 }
 
 // terminate removes a container that failed to become ready. The caller's

@@ -30,6 +30,8 @@ const (
 
 // builds caches BuildBinary's executables for the life of the test binary,
 // so parallel tests share one build of each package.
+//
+//nolint:gochecknoglobals // one build cache per test binary is the point; a test cannot hold it
 var builds = struct {
 	mu    sync.Mutex
 	dir   string
@@ -49,8 +51,8 @@ type build struct {
 // fails with the go command's output. The executables live in a temporary
 // directory shared by the test binary rather than in t.TempDir(), because
 // they outlive the first test that asks; RemoveBinaries deletes it.
-func BuildBinary(t testing.TB, pkg string) string {
-	t.Helper()
+func BuildBinary(tb testing.TB, pkg string) string {
+	tb.Helper()
 	builds.mu.Lock()
 	b, ok := builds.byPkg[pkg]
 	if !ok {
@@ -60,7 +62,7 @@ func BuildBinary(t testing.TB, pkg string) string {
 	builds.mu.Unlock()
 	b.once.Do(func() { b.path, b.err = goBuild(pkg) })
 	if b.err != nil {
-		t.Fatalf("build %s: %v", pkg, b.err)
+		tb.Fatalf("build %s: %v", pkg, b.err)
 	}
 	return b.path
 }
@@ -143,9 +145,9 @@ type run struct {
 // ports. Start runs it. When t ends it is stopped as Stop does, and an
 // unclean exit fails t; a failed test reports the tail of its output.
 // name labels it in failure reports.
-func NewProcess(t testing.TB, name, bin string, env map[string]string) *Process {
-	t.Helper()
-	p := &Process{t: t, name: name, bin: bin, addr: map[string]string{}, logs: &LogBuffer{}}
+func NewProcess(tb testing.TB, name, bin string, env map[string]string) *Process {
+	tb.Helper()
+	p := &Process{t: tb, name: name, bin: bin, addr: map[string]string{}, logs: &LogBuffer{}}
 	pinned := maps.Clone(env)
 	if pinned == nil {
 		pinned = map[string]string{}
@@ -154,7 +156,7 @@ func NewProcess(t testing.TB, name, bin string, env map[string]string) *Process 
 		if _, port, err := net.SplitHostPort(pinned[k]); err != nil || port == "0" {
 			port, err := portBelowEphemeral()
 			if err != nil {
-				t.Fatalf("pick a port for %s %s: %v", name, k, err)
+				tb.Fatalf("pick a port for %s %s: %v", name, k, err)
 			}
 			pinned[k] = net.JoinHostPort(loopbackHost, strconv.Itoa(port))
 		}
@@ -164,14 +166,14 @@ func NewProcess(t testing.TB, name, bin string, env map[string]string) *Process 
 		p.env = append(p.env, k+"="+v)
 	}
 	slices.Sort(p.env)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.logs.Tail(failureLogLines))
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("%s output:\n%s", name, p.logs.Tail(failureLogLines))
 		}
 	})
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		if err := p.Stop(); err != nil {
-			t.Errorf("%s: %v", name, err)
+			tb.Errorf("%s: %v", name, err)
 		}
 	})
 	return p
@@ -208,7 +210,7 @@ func (p *Process) launch() *run {
 	if p.run != nil {
 		t.Fatalf("start %s: already running", p.name)
 	}
-	cmd := exec.Command(p.bin) //nolint:gosec // runs the binary the test built
+	cmd := exec.Command(p.bin) //nolint:gosec,noctx // runs the binary the test built; Stop and Kill end it, not a context
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	cmd.WaitDelay = pipeDelay

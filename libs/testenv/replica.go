@@ -44,11 +44,11 @@ func ReplicaEnv(dsn, natsURL string, a *Auth, overrides ...map[string]string) ma
 
 // LoadConfig reads a C from env as the service reads its configuration
 // from the process environment, and fails t if it can't.
-func LoadConfig[C any](t testing.TB, env map[string]string) C {
-	t.Helper()
+func LoadConfig[C any](tb testing.TB, env map[string]string) C {
+	tb.Helper()
 	cfg, err := config.LoadWithEnv[C](env)
 	if err != nil {
-		t.Fatalf("load config: %v", err)
+		tb.Fatalf("load config: %v", err)
 	}
 	return cfg
 }
@@ -94,8 +94,8 @@ func WithStderrLogs(env string) ReplicaOption {
 // a failed test reports their tail. When t ends the replica is stopped,
 // within 30s, and an error from Run fails t unless Stop already returned
 // it. name labels the replica in failure reports.
-func StartReplica[R Runner](t testing.TB, name string, build func(ctx context.Context, logger *slog.Logger) (R, error), opts ...ReplicaOption) *Replica[R] {
-	t.Helper()
+func StartReplica[R Runner](tb testing.TB, name string, build func(ctx context.Context, logger *slog.Logger) (R, error), opts ...ReplicaOption) *Replica[R] {
+	tb.Helper()
 	var o replicaOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -105,37 +105,37 @@ func StartReplica[R Runner](t testing.TB, name string, build func(ctx context.Co
 	if o.stderrEnv != "" && os.Getenv(o.stderrEnv) != "" {
 		w = io.MultiWriter(logs, os.Stderr)
 	}
-	// t.Log can't take these logs: replicas log while they shut down in
+	// tb.Log can'tb take these logs: replicas log while they shut down in
 	// cleanups, and from goroutines that outlive subtests.
 	logger := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// Registered first so it runs last, with the shutdown logs in.
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("%s logs:\n%s", name, logs.Tail(failureLogLines))
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("%s logs:\n%s", name, logs.Tail(failureLogLines))
 		}
 	})
 
-	// The replica outlives t.Context(), which ends before cleanups run, so
+	// The replica outlives tb.Context(), which ends before cleanups run, so
 	// it stops in its own cleanup, before the database it uses is dropped.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	ctx, cancel := context.WithCancel(context.WithoutCancel(tb.Context()))
 	host, err := build(ctx, logger)
 	if err != nil {
 		cancel()
-		t.Fatalf("new %s: %v", name, err)
+		tb.Fatalf("new %s: %v", name, err)
 	}
 	if err := host.Listen(); err != nil {
 		cancel()
-		t.Fatalf("%s listen: %v", name, err)
+		tb.Fatalf("%s listen: %v", name, err)
 	}
 	r := &Replica[R]{name: name, host: host, logs: logs, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
 		r.err = host.Run(ctx)
 	}()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		err := r.stop()
 		if err != nil && !r.handed.Load() {
-			t.Errorf("%s run: %v", name, err)
+			tb.Errorf("%s run: %v", name, err)
 		}
 	})
 	return r

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -47,8 +48,8 @@ func (r *recordingTB) Failed() bool {
 }
 
 func (r *recordingTB) runCleanups() {
-	for i := len(r.cleanups) - 1; i >= 0; i-- {
-		r.cleanups[i]()
+	for _, v := range slices.Backward(r.cleanups) {
+		v()
 	}
 }
 
@@ -75,9 +76,9 @@ func (f *fakeHost) Run(ctx context.Context) error {
 	}
 }
 
-func startFake(t testing.TB, onCancel error) *testenv.Replica[*fakeHost] {
-	t.Helper()
-	return testenv.StartReplica(t, "fake", func(_ context.Context, logger *slog.Logger) (*fakeHost, error) {
+func startFake(tb testing.TB, onCancel error) *testenv.Replica[*fakeHost] {
+	tb.Helper()
+	return testenv.StartReplica(tb, "fake", func(_ context.Context, logger *slog.Logger) (*fakeHost, error) {
 		return &fakeHost{logger: logger, exit: make(chan error, 1), onCancel: onCancel}, nil
 	})
 }

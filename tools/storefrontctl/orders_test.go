@@ -188,7 +188,8 @@ func TestOrdersPlaceMintsAKey(t *testing.T) {
 	if len(reqs) != 1 {
 		t.Fatalf("server got %d requests, want 1", len(reqs))
 	}
-	key := reqs[0].(*ordersv1.PlaceOrderRequest).GetIdempotencyKey()
+	req, _ := reqs[0].(*ordersv1.PlaceOrderRequest)
+	key := req.GetIdempotencyKey()
 	if u, err := uuid.Parse(key); err != nil || u.Version() != 7 {
 		t.Errorf("idempotency key %q, want a UUIDv7 (%v)", key, err)
 	}

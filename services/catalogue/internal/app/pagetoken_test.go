@@ -12,9 +12,6 @@ import (
 	"github.com/storefront-go/storefront/services/catalogue/internal/domain"
 )
 
-//go:fix inline
-func ptr[T any](v T) *T { return new(v) }
-
 func TestListTokenRoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, category := range []string{"", "books"} {
@@ -43,7 +40,7 @@ func TestSearchTokenRoundTrip(t *testing.T) {
 	}{
 		{
 			name:   "ranked",
-			filter: domain.SearchFilter{Query: "lamp", MinPrice: ptr[int64](0)},
+			filter: domain.SearchFilter{Query: "lamp", MinPrice: new(int64(0))},
 			cursor: domain.SearchCursor{Rank: 0.0607927, Name: "ignored", ID: uuid.MustParse("0193a3c4-0000-7000-8000-000000000001")},
 			want:   domain.SearchCursor{Rank: 0.0607927, ID: uuid.MustParse("0193a3c4-0000-7000-8000-000000000001")},
 		},
@@ -55,7 +52,7 @@ func TestSearchTokenRoundTrip(t *testing.T) {
 		},
 		{
 			name:   "by name",
-			filter: domain.SearchFilter{CategoryID: "books", MaxPrice: ptr[int64](500)},
+			filter: domain.SearchFilter{CategoryID: "books", MaxPrice: new(int64(500))},
 			cursor: domain.SearchCursor{Rank: 0.5, Name: "Zoë's book", ID: uuid.MustParse("0193a3c4-0000-7000-8000-000000000003")},
 			want:   domain.SearchCursor{Name: "Zoë's book", ID: uuid.MustParse("0193a3c4-0000-7000-8000-000000000003")},
 		},
@@ -81,7 +78,7 @@ func TestBadTokens(t *testing.T) {
 	t.Parallel()
 	id := uuid.New()
 	listToken := encodeListToken(domain.ListCursor{CategoryID: "books", AfterID: id})
-	filter := domain.SearchFilter{Query: "lamp", MinPrice: ptr[int64](100)}
+	filter := domain.SearchFilter{Query: "lamp", MinPrice: new(int64(100))}
 	searchToken := encodeSearchToken(domain.SearchCursor{Rank: 0.5, ID: id}, filter)
 	raw := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
@@ -96,11 +93,11 @@ func TestBadTokens(t *testing.T) {
 		{"list: other category", func() error { _, err := decodeListToken(listToken, "toys"); return err }},
 		{"list: search token", func() error { _, err := decodeListToken(searchToken, ""); return err }},
 		{"search: other query", func() error {
-			_, err := decodeSearchToken(searchToken, domain.SearchFilter{Query: "desk", MinPrice: ptr[int64](100)})
+			_, err := decodeSearchToken(searchToken, domain.SearchFilter{Query: "desk", MinPrice: new(int64(100))})
 			return err
 		}},
 		{"search: other price filter", func() error {
-			_, err := decodeSearchToken(searchToken, domain.SearchFilter{Query: "lamp", MinPrice: ptr[int64](101)})
+			_, err := decodeSearchToken(searchToken, domain.SearchFilter{Query: "lamp", MinPrice: new(int64(101))})
 			return err
 		}},
 		{"search: list token", func() error { _, err := decodeSearchToken(listToken, filter); return err }},

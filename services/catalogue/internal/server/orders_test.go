@@ -156,8 +156,7 @@ func TestRejectedConsumerStopsTheReplica(t *testing.T) {
 	select {
 	case <-r.Done():
 		err := r.Stop() // Run's error, now that it has returned
-		var apiErr *jetstream.APIError
-		if !errors.As(err, &apiErr) {
+		if _, ok := errors.AsType[*jetstream.APIError](err); !ok {
 			t.Errorf("run = %v, want the server's rejection of the consumer", err)
 		}
 	case <-time.After(waitFor):

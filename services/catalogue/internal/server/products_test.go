@@ -144,7 +144,7 @@ func TestProductRPCs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("update: %v", err)
 		}
-		want := proto.Clone(lamp).(*cataloguev1.Product)
+		want, _ := proto.Clone(lamp).(*cataloguev1.Product)
 		want.Name, want.CategoryId = "Copper lamp", "lighting"
 		if diff := cmp.Diff(want, resp.GetProduct(), protocmp.Transform(), protocmp.IgnoreFields(&cataloguev1.Product{}, "updated_at")); diff != "" {
 			t.Errorf("updated product (-want +got):\n%s", diff)

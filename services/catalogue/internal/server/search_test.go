@@ -11,8 +11,6 @@ import (
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
 )
 
-func ptr[T any](v T) *T { return &v }
-
 func names(ps []*cataloguev1.Product) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
@@ -61,10 +59,10 @@ func TestSearchProducts(t *testing.T) {
 		wantTotal int32
 	}{
 		{name: "category", req: &cataloguev1.SearchProductsRequest{Query: "lamp", CategoryId: "furniture"}, want: []string{"Reading chair"}, wantTotal: 1},
-		{name: "max price", req: &cataloguev1.SearchProductsRequest{Query: "lamp", MaxPriceMinor: ptr[int64](2000)}, want: []string{"Lamp shade"}, wantTotal: 1},
+		{name: "max price", req: &cataloguev1.SearchProductsRequest{Query: "lamp", MaxPriceMinor: new(int64(2000))}, want: []string{"Lamp shade"}, wantTotal: 1},
 		{
 			name:      "price range without query orders by name",
-			req:       &cataloguev1.SearchProductsRequest{MinPriceMinor: ptr[int64](3000), MaxPriceMinor: ptr[int64](30000)},
+			req:       &cataloguev1.SearchProductsRequest{MinPriceMinor: new(int64(3000)), MaxPriceMinor: new(int64(30000))},
 			want:      []string{"Brass lamp", "Reading chair"},
 			wantTotal: 2,
 		},
@@ -102,7 +100,7 @@ func TestSearchProducts(t *testing.T) {
 		}{
 			{name: "garbage token", req: &cataloguev1.SearchProductsRequest{Query: "lamp", PageToken: "garbage"}},
 			{name: "token of another query", req: &cataloguev1.SearchProductsRequest{Query: "chair", PageToken: first.GetNextPageToken()}},
-			{name: "min above max", req: &cataloguev1.SearchProductsRequest{MinPriceMinor: ptr[int64](10), MaxPriceMinor: ptr[int64](5)}},
+			{name: "min above max", req: &cataloguev1.SearchProductsRequest{MinPriceMinor: new(int64(10)), MaxPriceMinor: new(int64(5))}},
 			{name: "page too large", req: &cataloguev1.SearchProductsRequest{PageSize: 101}},
 		}
 		for _, tt := range tests {

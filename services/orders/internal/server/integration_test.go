@@ -556,7 +556,7 @@ func TestListOrdersPagesNewestFirst(t *testing.T) {
 		listed []string
 		token  string
 	)
-	for page := 0; page < 10; page++ {
+	for page := range 10 {
 		resp, err := alice.client.ListOrders(t.Context(), &ordersv1.ListOrdersRequest{PageSize: 2, PageToken: token}, alice.creds)
 		if err != nil {
 			t.Fatalf("ListOrders page %d: %v", page, err)

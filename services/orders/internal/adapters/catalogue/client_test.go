@@ -3,6 +3,7 @@ package catalogue_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +35,11 @@ func (c *fakeConn) Invoke(_ context.Context, _ string, args, reply any, _ ...grp
 	if c.err != nil {
 		return c.err
 	}
-	proto.Merge(reply.(proto.Message), c.resp)
+	msg, ok := reply.(proto.Message)
+	if !ok {
+		return fmt.Errorf("reply %T is not a proto message", reply)
+	}
+	proto.Merge(msg, c.resp)
 	return nil
 }
 
