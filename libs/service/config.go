@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"log/slog"
+	"maps"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -43,6 +44,20 @@ type Stream struct {
 	Subjects []string
 }
 
+// WithInfrastructure returns p plus the methods every replica serves to
+// anyone, probes and tools alike: gRPC health checks and reflection.
+// Entries in p win.
+func WithInfrastructure(p auth.Policy) auth.Policy {
+	public := auth.Rule{Public: true}
+	out := auth.Policy{
+		"/grpc.health.v1.Health/":                    public,
+		"/grpc.reflection.v1.ServerReflection/":      public,
+		"/grpc.reflection.v1alpha.ServerReflection/": public,
+	}
+	maps.Copy(out, p)
+	return out
+}
+
 // Spec is what a service hands the host: its name, what it owns, and the
 // wiring of its own parts.
 type Spec[C Configurer] struct {
@@ -54,7 +69,9 @@ type Spec[C Configurer] struct {
 	Migrate func(ctx context.Context, pool *pgxpool.Pool) error
 	// Streams are the streams the service publishes to.
 	Streams []Stream
-	// Policy says who may call which method; anything not in it is denied.
+	// Policy says who may call which of the service's methods; anything
+	// not in it is denied. Health checks and reflection are public on every
+	// replica (see WithInfrastructure) unless the policy lists them.
 	Policy auth.Policy
 	// Wire builds the service's stores, use cases, handlers, consumers and
 	// jobs on h. It runs at the end of New, once the shared parts exist.

@@ -118,7 +118,7 @@ func New[C Configurer](ctx context.Context, spec Spec[C], cfg C, logger *slog.Lo
 	// wait in the outbox, and Run keeps trying in the background.
 	_ = h.ensureStreams(ctx)
 
-	if h.authn, err = auth.New(ctx, hc.Auth, spec.Policy, logger); err != nil {
+	if h.authn, err = auth.New(ctx, hc.Auth, WithInfrastructure(spec.Policy), logger); err != nil {
 		return nil, err
 	}
 	if err = registerBuildInfo(h.reg, spec.Name, BuildInfo()); err != nil {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/storefront-go/storefront/libs/config"
 	"github.com/storefront-go/storefront/libs/grpcserver"
@@ -23,12 +25,22 @@ const Usage = `usage: <service> [serve | migrate | healthcheck | version]
 
 Configuration comes from the environment.`
 
-// Main runs the subcommand that args names (none means serve) for the
-// service spec describes. Each subcommand loads only the configuration it
-// needs, so healthcheck and migrate work without the serving settings.
-// Logs go to stdout as JSON; version prints to stdout.
-func Main[C Configurer](ctx context.Context, args []string, spec Spec[C]) error {
-	return run(ctx, args, os.Stdout, spec)
+// Main runs the service spec describes as a command: the subcommand named
+// by the first argument (none means serve), until SIGINT or SIGTERM. Each
+// subcommand loads only the configuration it needs, so healthcheck and
+// migrate work without the serving settings. Logs go to stdout as JSON;
+// version prints to stdout; an error is printed to stderr. It returns the
+// exit code for main to pass to os.Exit:
+//
+//	func main() { os.Exit(service.Main(server.Spec())) }
+func Main[C Configurer](spec Spec[C]) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, spec); err != nil {
+		_, _ = fmt.Fprintf(os.Stderr, "%s: %v\n", spec.Name, err)
+		return 1
+	}
+	return 0
 }
 
 func run[C Configurer](ctx context.Context, args []string, stdout io.Writer, spec Spec[C]) error {

@@ -8,6 +8,10 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/storefront-go/storefront/libs/auth"
 )
 
 // noConfig is a service configuration with nothing of its own.
@@ -80,5 +84,23 @@ func TestMigrateNeedsOnlyTheDatabaseURL(t *testing.T) {
 	err := run(t.Context(), []string{"migrate"}, &bytes.Buffer{}, testSpec())
 	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") || strings.Contains(err.Error(), "NATS_URL") {
 		t.Errorf("migrate without DATABASE_URL = %v; want an error naming DATABASE_URL only", err)
+	}
+}
+
+func TestWithInfrastructure(t *testing.T) {
+	t.Parallel()
+	own := auth.Rule{Roles: []string{"admin"}}
+	got := WithInfrastructure(auth.Policy{
+		"/shop.v1.Shop/Buy":                     own,
+		"/grpc.reflection.v1.ServerReflection/": own, // a service may restrict reflection
+	})
+	want := auth.Policy{
+		"/shop.v1.Shop/Buy":                          own,
+		"/grpc.health.v1.Health/":                    {Public: true},
+		"/grpc.reflection.v1.ServerReflection/":      own,
+		"/grpc.reflection.v1alpha.ServerReflection/": {Public: true},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("policy (-want +got):\n%s", diff)
 	}
 }

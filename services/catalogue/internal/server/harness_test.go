@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
+	"github.com/storefront-go/storefront/libs/service"
 	"github.com/storefront-go/storefront/libs/testenv"
 	"github.com/storefront-go/storefront/services/catalogue/internal/server"
 )
@@ -46,7 +47,7 @@ func newEnv(t *testing.T) *env {
 
 // instance is one catalogue replica running in this process.
 type instance struct {
-	srv    *server.Server
+	srv    *service.Host
 	client cataloguev1.CatalogueServiceClient
 	stop   func()
 }
@@ -55,15 +56,15 @@ type instance struct {
 // from the same environment variables as production; vars override. Its
 // logs are reported when the test fails, and also go to stderr with
 // CATALOGUE_TEST_LOG set.
-func (e *env) run(vars map[string]string) *testenv.Replica[*server.Server] {
+func (e *env) run(vars map[string]string) *testenv.Replica[*service.Host] {
 	e.t.Helper()
 	cfg := testenv.LoadConfig[server.Config](e.t, testenv.ReplicaEnv(e.dsn, e.natsURL, e.auth, map[string]string{
 		"DATABASE_MAX_CONNS":         "40",
 		"OUTBOX_POLL_INTERVAL":       "20ms",
 		"RESERVATION_SWEEP_INTERVAL": "1h",
 	}, vars))
-	return testenv.StartReplica(e.t, "catalogue", func(ctx context.Context, logger *slog.Logger) (*server.Server, error) {
-		return server.New(ctx, cfg, logger)
+	return testenv.StartReplica(e.t, "catalogue", func(ctx context.Context, logger *slog.Logger) (*service.Host, error) {
+		return service.New(ctx, server.Spec(), cfg, logger)
 	}, testenv.WithStderrLogs("CATALOGUE_TEST_LOG"))
 }
 

@@ -19,6 +19,7 @@ import (
 
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
 	libpg "github.com/storefront-go/storefront/libs/postgres"
+	"github.com/storefront-go/storefront/libs/service"
 	"github.com/storefront-go/storefront/services/catalogue/internal/server"
 )
 
@@ -331,7 +332,7 @@ func TestMigrateIsRepeatable(t *testing.T) {
 	e := newEnv(t)
 	cfg := libpg.Config{URL: e.dsn, MaxConns: 2}
 	for i := range 2 {
-		if err := server.Migrate(t.Context(), cfg); err != nil {
+		if err := service.Migrate(t.Context(), cfg, server.Spec().Migrate); err != nil {
 			t.Fatalf("migrate #%d: %v", i+1, err)
 		}
 	}

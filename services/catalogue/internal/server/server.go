@@ -8,7 +8,6 @@ package server
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,8 +15,6 @@ import (
 	"github.com/storefront-go/storefront/libs/auth"
 	"github.com/storefront-go/storefront/libs/consumer"
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
-	"github.com/storefront-go/storefront/libs/grpcserver"
-	libpg "github.com/storefront-go/storefront/libs/postgres"
 	"github.com/storefront-go/storefront/libs/service"
 	"github.com/storefront-go/storefront/services/catalogue/internal/adapters/cache"
 	"github.com/storefront-go/storefront/services/catalogue/internal/adapters/events"
@@ -105,10 +102,6 @@ func Policy() auth.Policy {
 	admin := auth.Rule{Roles: []string{"admin"}}
 	service := auth.Rule{Roles: []string{"service", "admin"}}
 	return auth.Policy{
-		"/grpc.health.v1.Health/":                    public,
-		"/grpc.reflection.v1.ServerReflection/":      public,
-		"/grpc.reflection.v1alpha.ServerReflection/": public,
-
 		cataloguev1.CatalogueService_GetProduct_FullMethodName:        public,
 		cataloguev1.CatalogueService_BatchGetProducts_FullMethodName:  public,
 		cataloguev1.CatalogueService_ListProducts_FullMethodName:      public,
@@ -127,9 +120,6 @@ func Policy() auth.Policy {
 	}
 }
 
-// Server is one catalogue replica.
-type Server = service.Host
-
 // Spec is the catalogue as the host runs it.
 func Spec() service.Spec[Config] {
 	return service.Spec[Config]{
@@ -139,17 +129,6 @@ func Spec() service.Spec[Config] {
 		Policy:  Policy(),
 		Wire:    wire,
 	}
-}
-
-// New builds a catalogue replica; Run serves it.
-func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...grpcserver.Option) (*Server, error) {
-	return service.New(ctx, Spec(), cfg, logger, opts...)
-}
-
-// Migrate applies the catalogue's migrations with cfg, for tests and the
-// `migrate` command.
-func Migrate(ctx context.Context, cfg libpg.Config) error {
-	return service.Migrate(ctx, cfg, pgstore.Migrate)
 }
 
 // wire builds the catalogue on the host: the store, the product cache and

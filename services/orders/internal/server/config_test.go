@@ -9,6 +9,7 @@ import (
 	"github.com/storefront-go/storefront/libs/auth"
 	"github.com/storefront-go/storefront/libs/config"
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
+	"github.com/storefront-go/storefront/libs/service"
 	"github.com/storefront-go/storefront/services/orders/internal/app"
 	"github.com/storefront-go/storefront/services/orders/internal/server"
 )
@@ -54,7 +55,7 @@ func TestConfigFromEnvironment(t *testing.T) {
 
 func TestPolicyCoversEveryMethod(t *testing.T) {
 	t.Parallel()
-	policy := server.Policy()
+	policy := service.WithInfrastructure(server.Policy())
 	methods := ordersv1.File_orders_v1_orders_proto.Services().ByName("OrderService").Methods()
 	if methods.Len() == 0 {
 		t.Fatal("OrderService has no methods")

@@ -22,6 +22,7 @@ import (
 	"github.com/storefront-go/storefront/libs/broker"
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
+	"github.com/storefront-go/storefront/libs/service"
 	"github.com/storefront-go/storefront/libs/testenv"
 	"github.com/storefront-go/storefront/services/orders/internal/server"
 )
@@ -50,7 +51,7 @@ type stack struct {
 	catalogue cataloguev1.CatalogueServiceClient
 
 	ordersDSN string
-	orders    *server.Server
+	orders    *service.Host
 	ordersDB  *pgxpool.Pool
 }
 
@@ -94,8 +95,8 @@ func newStack(t *testing.T, opts options) *stack {
 		"CATALOGUE_TIMEOUT":       "5s",
 		"IDEMPOTENCY_SWEEP_BATCH": "100",
 	}, opts.ordersEnv))
-	s.orders = testenv.StartReplica(t, "orders", func(ctx context.Context, logger *slog.Logger) (*server.Server, error) {
-		return server.New(ctx, cfg, logger)
+	s.orders = testenv.StartReplica(t, "orders", func(ctx context.Context, logger *slog.Logger) (*service.Host, error) {
+		return service.New(ctx, server.Spec(), cfg, logger)
 	}).Host()
 	s.cat.Start()
 	s.catalogue = cataloguev1.NewCatalogueServiceClient(testenv.Dial(t, s.cat.GRPCAddr()))

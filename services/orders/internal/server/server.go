@@ -8,15 +8,12 @@ package server
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/storefront-go/storefront/libs/auth"
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
 	"github.com/storefront-go/storefront/libs/grpcclient"
-	"github.com/storefront-go/storefront/libs/grpcserver"
-	libpg "github.com/storefront-go/storefront/libs/postgres"
 	"github.com/storefront-go/storefront/libs/service"
 	"github.com/storefront-go/storefront/services/orders/internal/adapters/catalogue"
 	pgstore "github.com/storefront-go/storefront/services/orders/internal/adapters/postgres"
@@ -60,24 +57,16 @@ const (
 // Policy is who may call what: every orders RPC needs a customer's token,
 // or an admin's (the use cases then scope a customer to their own orders);
 // other identities, such as another service's, are refused. Health and
-// reflection are public.
+// reflection are public on every replica (the host adds them).
 func Policy() auth.Policy {
-	public := auth.Rule{Public: true}
 	customer := auth.Rule{Roles: []string{CustomerRole, AdminRole}}
 	return auth.Policy{
-		"/grpc.health.v1.Health/":                    public,
-		"/grpc.reflection.v1.ServerReflection/":      public,
-		"/grpc.reflection.v1alpha.ServerReflection/": public,
-
 		ordersv1.OrderService_PlaceOrder_FullMethodName:  customer,
 		ordersv1.OrderService_GetOrder_FullMethodName:    customer,
 		ordersv1.OrderService_ListOrders_FullMethodName:  customer,
 		ordersv1.OrderService_CancelOrder_FullMethodName: customer,
 	}
 }
-
-// Server is one orders replica.
-type Server = service.Host
 
 // Spec is the orders service as the host runs it.
 func Spec() service.Spec[Config] {
@@ -88,17 +77,6 @@ func Spec() service.Spec[Config] {
 		Policy:  Policy(),
 		Wire:    wire,
 	}
-}
-
-// New builds an orders replica; Run serves it.
-func New(ctx context.Context, cfg Config, logger *slog.Logger, opts ...grpcserver.Option) (*Server, error) {
-	return service.New(ctx, Spec(), cfg, logger, opts...)
-}
-
-// Migrate applies the orders migrations with cfg, for tests and the
-// `migrate` command.
-func Migrate(ctx context.Context, cfg libpg.Config) error {
-	return service.Migrate(ctx, cfg, pgstore.Migrate)
 }
 
 // wire builds the orders service on the host: the catalogue client (with
