@@ -161,7 +161,7 @@ Try:
   go tool grpcurl -plaintext 127.0.0.1:50051 list
   go tool grpcurl -plaintext -d '{"query": "coffee", "page_size": 3}' \
       127.0.0.1:50051 catalogue.v1.CatalogueService/SearchProducts
-  curl -s -H 'Content-Type: application/json' -H 'Connect-Protocol-Version: 1' \
+  curl -s -H 'Content-Type: application/json' \
       -d '{"query": "coffee", "page_size": 3}' \
       http://127.0.0.1:8081/catalogue.v1.CatalogueService/SearchProducts
   go run ./tools/storefrontctl products search coffee

@@ -24,6 +24,17 @@ type Config struct {
 	// StreamDefaultTimeout bounds streams that arrive without a deadline; 0 means none.
 	StreamDefaultTimeout time.Duration `env:"GRPC_STREAM_DEFAULT_TIMEOUT" envDefault:"0s"`
 
+	// HTTPReadTimeout is how long a unary request on the HTTP port may take
+	// to send its body; a slower client is cut off.
+	HTTPReadTimeout time.Duration `env:"HTTP_READ_TIMEOUT" envDefault:"10s"`
+	// HTTPWriteTimeout is how long a unary answer on the HTTP port may take,
+	// handling included; keep it above GRPC_DEFAULT_TIMEOUT.
+	HTTPWriteTimeout time.Duration `env:"HTTP_WRITE_TIMEOUT" envDefault:"35s"`
+	// HTTPIdleTimeout closes keep-alive connections idle this long.
+	HTTPIdleTimeout time.Duration `env:"HTTP_IDLE_TIMEOUT" envDefault:"2m"`
+	// HTTPMaxHeaderBytes bounds the request line and headers.
+	HTTPMaxHeaderBytes int `env:"HTTP_MAX_HEADER_BYTES" envDefault:"65536"`
+
 	// ShutdownDrainDelay keeps serving after readiness fails, so load balancers
 	// stop routing here before connections close.
 	ShutdownDrainDelay time.Duration `env:"SHUTDOWN_DRAIN_DELAY" envDefault:"0s"`

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,7 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"connectrpc.com/vanguard/vanguardgrpc"
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -273,9 +273,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.metrics.InitializeMetrics(s.grpc)
 
-	rpcHandler, err := vanguardgrpc.NewTranscoder(s.grpc)
+	rpcHandler, err := s.rpcHandler()
 	if err != nil {
-		return fmt.Errorf("build HTTP transcoder: %w", err)
+		return err
 	}
 	httpMux := http.NewServeMux()
 	httpMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -291,13 +291,7 @@ func (s *Server) Run(ctx context.Context) error {
 	} else {
 		protocols.SetUnencryptedHTTP2(true)
 	}
-	httpSrv := &http.Server{
-		Handler:           withCORS(s.cfg.CORSAllowedOrigins, httpMux),
-		ReadHeaderTimeout: 10 * time.Second,
-		Protocols:         protocols,
-		TLSConfig:         s.tls,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
-	}
+	httpSrv := s.httpServer(withCORS(s.cfg.CORSAllowedOrigins, httpMux), protocols)
 	adminSrv := &http.Server{
 		Handler:           s.adminMux(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -409,6 +403,10 @@ func (s *Server) adminMux() http.Handler {
 	}
 	return mux
 }
+
+// errorLog sends net/http's own complaints (bad requests, TLS handshakes)
+// to the service's logger.
+func (s *Server) errorLog() *log.Logger { return slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn) }
 
 func ignoreClosed(err error) error {
 	if err == nil || errors.Is(err, http.ErrServerClosed) || errors.Is(err, grpc.ErrServerStopped) || errors.Is(err, net.ErrClosed) {

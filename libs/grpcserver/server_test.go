@@ -482,7 +482,7 @@ func TestHTTPPortServesConnectGRPCWebAndProbes(t *testing.T) {
 			t.Fatal(err)
 		}
 		req.Header.Set("Content-Type", "application/json")
-		// Vanguard routes JSON POSTs without this header to REST transcoding.
+		// The header is optional (see TestHTTPPortServesConnectWithoutProtocolHeader) but still accepted.
 		req.Header.Set("Connect-Protocol-Version", "1")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
