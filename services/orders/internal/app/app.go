@@ -99,6 +99,11 @@ type Orders interface {
 	// OrderPlaced. It fails with ErrClaimLost when the claim is no longer
 	// held.
 	Create(ctx context.Context, o domain.Order, key KeyRef) error
+	// Outcome reports whether the order of key was committed, after Create
+	// reported an error that leaves it open. It waits for a transaction
+	// that is still completing the key, so its answer is certain when it
+	// returns no error.
+	Outcome(ctx context.Context, key KeyRef) (o domain.Order, committed bool, err error)
 	// Update locks an order, applies fn and, when fn reports a change,
 	// stores it and enqueues the event of its new status.
 	Update(ctx context.Context, id uuid.UUID, fn func(*domain.Order) (bool, error)) (domain.Order, error)
@@ -157,6 +162,10 @@ const (
 	// confirmation of a committed order's reservation, which run even when
 	// the caller has gone.
 	releaseTimeout = 5 * time.Second
+	// storeTimeout bounds storing a placed order. The store runs detached
+	// from the caller, so a caller's deadline can never fire in the middle
+	// of its COMMIT and leave the outcome unknown.
+	storeTimeout = 15 * time.Second
 	// A duplicate polls for the original's outcome, backing off between
 	// these bounds.
 	minDuplicatePoll = 10 * time.Millisecond

@@ -122,6 +122,19 @@ func (m *memStore) Update(_ context.Context, id uuid.UUID, fn func(*domain.Order
 	return o, nil
 }
 
+func (m *memStore) Outcome(_ context.Context, key app.KeyRef) (domain.Order, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.getErr != nil {
+		return domain.Order{}, false, m.getErr
+	}
+	cur, ok := m.keys[[2]string{key.CustomerID, key.Key}]
+	if !ok || cur.orderID != key.OrderID || !cur.completed {
+		return domain.Order{}, false, nil
+	}
+	return m.orders[key.OrderID], true, nil
+}
+
 func (m *memStore) Get(_ context.Context, id uuid.UUID) (domain.Order, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

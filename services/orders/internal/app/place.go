@@ -132,13 +132,13 @@ func (s *Service) place(ctx context.Context, key KeyRef, items []domain.Item) (_
 	}
 	reserved = true
 
-	if err := s.d.Orders.Create(ctx, o, key); err != nil {
+	if err := s.store(ctx, o, key); err != nil {
 		err = fmt.Errorf("store order %s: %w", o.ID, err)
 		if errors.Is(err, ErrClaimLost) {
 			// Refused before anything was written: certainly not committed.
 			return domain.Order{}, err
 		}
-		stored, found, readErr := s.committed(ctx, o.ID)
+		stored, found, readErr := s.committed(ctx, key)
 		switch {
 		case found:
 			// The commit went through but its answer was lost (the
@@ -162,21 +162,25 @@ func (s *Service) place(ctx context.Context, key KeyRef, items []domain.Item) (_
 	return o, nil
 }
 
-// committed reads the order back after its commit reported an error, which
-// leaves open whether it happened. found reports that it did; err that the
-// read failed too, so it is still unknown.
-func (s *Service) committed(ctx context.Context, id uuid.UUID) (_ domain.Order, found bool, err error) {
+// store commits the order detached from the caller, within storeTimeout:
+// a caller that gives up mid-COMMIT must not make the outcome unknown.
+func (s *Service) store(ctx context.Context, o domain.Order, key KeyRef) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	return s.d.Orders.Create(ctx, o, key) //nolint:wrapcheck // wrapped by the caller with the order id
+}
+
+// committed finds out whether the order of key was committed after its
+// commit reported an error, waiting for a transaction still completing it.
+// found reports that it was; err that the outcome is still unknown.
+func (s *Service) committed(ctx context.Context, key KeyRef) (_ domain.Order, found bool, err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	o, err := s.d.Reader.Get(ctx, id)
-	switch {
-	case err == nil:
-		return o, true, nil
-	case errors.Is(err, domain.ErrNotFound):
-		return domain.Order{}, false, nil
-	default:
-		return domain.Order{}, false, fmt.Errorf("read order %s back: %w", id, err)
+	o, found, err := s.d.Orders.Outcome(ctx, key)
+	if err != nil {
+		return domain.Order{}, false, fmt.Errorf("read order %s back: %w", key.OrderID, err)
 	}
+	return o, found, nil
 }
 
 // confirm asks catalogue to confirm a committed order's reservation, so

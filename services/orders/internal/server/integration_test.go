@@ -712,3 +712,59 @@ func subjectMatches(filter, subject string) bool {
 	}
 	return len(ft) == len(st)
 }
+
+// An order whose COMMIT is still running when the caller's deadline fires
+// is not taken for a failed one: it is committed, its stock stays held, and
+// a retry with the same key gets it.
+func TestCommitOutlastingTheCallersDeadlineKeepsItsStock(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, options{natsURL: testenv.EmbeddedNATS(t).URL()})
+	apple := s.createProduct("Apple", 250, 10)
+
+	// A deferred trigger makes the COMMIT of a new order take 3 s, well
+	// past the caller's 1 s deadline.
+	if _, err := s.ordersDB.Exec(t.Context(), `
+		CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$;
+		CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON orders
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();`); err != nil {
+		t.Fatalf("install slow commit: %v", err)
+	}
+	alice := s.customer()
+	key := newKey()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	_, err := alice.place(ctx, key, item(apple, 4))
+	cancel()
+	if code(err) != codes.DeadlineExceeded {
+		t.Fatalf("PlaceOrder with a commit slower than the deadline: %v; want DEADLINE_EXCEEDED", err)
+	}
+	eventually(t, "the slow commit to land", func() bool {
+		return s.queryInt(`SELECT count(*) FROM orders WHERE customer_id = $1`, alice.id) == 1
+	})
+	if _, err := s.ordersDB.Exec(t.Context(), `DROP TRIGGER slow_commit ON orders`); err != nil {
+		t.Fatalf("drop slow commit: %v", err)
+	}
+
+	order, err := alice.place(t.Context(), key, item(apple, 4))
+	if err != nil {
+		t.Fatalf("retry with the same key: %v", err)
+	}
+	if order.GetStatus() != ordersv1.OrderStatus_ORDER_STATUS_CONFIRMED {
+		t.Errorf("retried order = %v, want CONFIRMED", order)
+	}
+	// Wait until catalogue has consumed OrderPlaced too, so that any
+	// release or confirmation has happened; the stock must still be held.
+	js := s.jetStream()
+	eventually(t, "the outbox to drain", func() bool { return s.pendingEvents() == 0 })
+	msgs := ordersMessages(t, js, "orders.order.placed", order.GetId())
+	if len(msgs) != 1 {
+		t.Fatalf("ORDERS holds %d OrderPlaced events, want 1", len(msgs))
+	}
+	if !hasConsumer(t, js) {
+		t.Fatal("no consumer on the ORDERS stream")
+	}
+	eventually(t, "catalogue to consume OrderPlaced", func() bool { return consumersPast(t, js, msgs[0].subject, msgs[0].seq) })
+	if got := s.stockOf(apple.GetId()); got != 6 {
+		t.Errorf("stock of a committed order of 4 = %d, want 6 (10 less the held 4)", got)
+	}
+}

@@ -24,6 +24,34 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// Outcome reports whether the order of key was committed. It reads the
+// key's row FOR SHARE, which waits for a transaction that is still
+// completing it (Create updates that row first), so the answer is the
+// final one: COMPLETED means the order is there.
+func (s *Store) Outcome(ctx context.Context, key app.KeyRef) (domain.Order, bool, error) {
+	var state string
+	err := libpg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `
+			SELECT state FROM idempotency_keys
+			WHERE customer_id = $1 AND key = $2 AND order_id = $3
+			FOR SHARE`,
+			key.CustomerID, key.Key, key.OrderID).Scan(&state)
+	})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return domain.Order{}, false, nil
+	case err != nil:
+		return domain.Order{}, false, fmt.Errorf("read key of order %s: %w", key.OrderID, err)
+	case state != "COMPLETED":
+		return domain.Order{}, false, nil
+	}
+	o, err := s.Get(ctx, key.OrderID)
+	if err != nil {
+		return domain.Order{}, false, err
+	}
+	return o, true, nil
+}
+
 // Create stores the order and its lines, completes the key's claim with
 // the order's PlaceOrder answer and enqueues OrderPlaced, all in one
 // transaction.

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"slices"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/storefront-go/storefront/libs/outbox"
@@ -49,9 +51,9 @@ func claim(key string, hash string) app.Claim {
 	}
 }
 
-func exec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
+func exec(t *testing.T, pool *pgxpool.Pool, sql string) {
 	t.Helper()
-	if _, err := pool.Exec(t.Context(), sql, args...); err != nil {
+	if _, err := pool.Exec(t.Context(), sql); err != nil {
 		t.Fatalf("exec %q: %v", sql, err)
 	}
 }
@@ -389,5 +391,66 @@ func TestListEveryCustomerNewestFirst(t *testing.T) {
 	}
 	if diff := cmp.Diff(alices, mineIDs); diff != "" {
 		t.Errorf("alice's listing (-want +got):\n%s", diff)
+	}
+}
+
+// Outcome waits for a transaction still completing the key, so an order
+// whose COMMIT is slow is reported committed, not missing.
+func TestOutcomeWaitsForAnInFlightCommit(t *testing.T) {
+	t.Parallel()
+	store, pool := newStore(t)
+	ctx := t.Context()
+	exec(t, pool, `
+		CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$`)
+	exec(t, pool, `
+		CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON orders
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()`)
+
+	c := claim("slow", "hash")
+	if _, claimed, _, err := store.Claim(ctx, c); err != nil || !claimed {
+		t.Fatalf("claim = %t, %v", claimed, err)
+	}
+	ref := app.KeyRef{CustomerID: c.CustomerID, Key: c.Key, OrderID: c.OrderID}
+	o := sampleOrder(c.OrderID)
+	created := make(chan error, 1)
+	go func() { created <- store.Create(context.WithoutCancel(ctx), o, ref) }()
+
+	// Wait until Create holds the key's row, that is, until its commit is
+	// under way.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := pool.Exec(ctx, `
+			SELECT 1 FROM idempotency_keys WHERE customer_id = $1 AND key = $2 FOR SHARE NOWAIT`, ref.CustomerID, ref.Key)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55P03" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Create never locked the key's row")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := store.Get(ctx, o.ID); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("Get during the commit = %v; want not found (the commit is not visible yet)", err)
+	}
+	got, committed, err := store.Outcome(ctx, ref)
+	if err != nil || !committed {
+		t.Fatalf("Outcome during a slow commit = committed %t, %v; want committed", committed, err)
+	}
+	if diff := cmp.Diff(o, got); diff != "" {
+		t.Errorf("order (-want +got):\n%s", diff)
+	}
+	if err := <-created; err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+
+	// A key whose order was never stored is certainly not committed.
+	other := claim("abandoned", "hash")
+	if _, _, _, err := store.Claim(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, committed, err := store.Outcome(ctx, app.KeyRef{CustomerID: other.CustomerID, Key: other.Key, OrderID: other.OrderID}); err != nil || committed {
+		t.Errorf("Outcome of a pending key = committed %t, %v; want not committed", committed, err)
 	}
 }
