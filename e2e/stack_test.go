@@ -160,6 +160,7 @@ func startStack(ctx context.Context, dir string) (*stack, func(), error) {
 		"AUTH_JWKS_FILE":   "/etc/storefront/jwks.json",
 		"LOG_LEVEL":        "INFO",
 		"MIGRATE_ON_START": "true",
+		"GRPC_REFLECTION":  "true",
 	}
 	start := func(name string, extra map[string]string) (*service, error) {
 		env := map[string]string{"DATABASE_URL": "postgres://storefront:storefront@postgres:5432/" + name + "?sslmode=disable"}

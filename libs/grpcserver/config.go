@@ -8,6 +8,10 @@ type Config struct {
 	GRPCAddr  string `env:"GRPC_ADDR" envDefault:":50051"`
 	HTTPAddr  string `env:"HTTP_ADDR" envDefault:":8080"`
 	AdminAddr string `env:"ADMIN_ADDR" envDefault:":9090"`
+	// Reflection serves gRPC server reflection (grpcurl, UIs): on in the
+	// local stack and tests, off by default so production does not
+	// describe its API to strangers.
+	Reflection bool `env:"GRPC_REFLECTION" envDefault:"false"`
 	// EnablePprof mounts /debug/pprof on the admin port.
 	EnablePprof bool `env:"PPROF_ENABLED" envDefault:"false"`
 

@@ -9,9 +9,14 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
 )
 
 // gzipBomb is a body that gzips to a few hundred KiB and inflates to
@@ -193,5 +198,45 @@ func TestHTTPPortBoundsHeaders(t *testing.T) {
 	code, _ := post(t, "http://"+h.srv.HTTPAddr()+"/catalogue.v1.CatalogueService/GetProduct", header, []byte(`{"productId":"`+okID+`"}`))
 	if code != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("status %d, want 431", code)
+	}
+}
+
+// Reflection describes the API only when configured to.
+func TestReflectionIsASwitch(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reflection=%t", on), func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig()
+			cfg.Reflection = on
+			h := start(t, cfg)
+			stream, err := reflectionpb.NewServerReflectionClient(h.conn).ServerReflectionInfo(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = stream.Send(&reflectionpb.ServerReflectionRequest{
+				MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{ListServices: "*"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := stream.Recv()
+			if !on {
+				if status.Code(err) != codes.Unimplemented {
+					t.Errorf("reflection when off: %v; want UNIMPLEMENTED", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("reflection when on: %v", err)
+			}
+			var names []string
+			for _, s := range resp.GetListServicesResponse().GetService() {
+				names = append(names, s.GetName())
+			}
+			if !slices.Contains(names, "catalogue.v1.CatalogueService") {
+				t.Errorf("listed services %v lack catalogue.v1.CatalogueService", names)
+			}
+		})
 	}
 }

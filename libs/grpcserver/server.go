@@ -179,7 +179,9 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry, opts ...Opti
 	gs := grpc.NewServer(serverOpts...)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
-	reflection.Register(gs)
+	if cfg.Reflection {
+		reflection.Register(gs)
+	}
 
 	return &Server{
 		cfg:     cfg,

@@ -75,6 +75,7 @@ func TestReplicaEnv(t *testing.T) {
 		"HTTP_ADDR":        "127.0.0.1:0",
 		"ADMIN_ADDR":       "127.0.0.1:0",
 		"SHUTDOWN_TIMEOUT": "1s",
+		"GRPC_REFLECTION":  "true",
 		"EXTRA":            "second",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -35,6 +35,7 @@ func ReplicaEnv(dsn, natsURL string, a *Auth, overrides ...map[string]string) ma
 		"HTTP_ADDR":        loopbackAnyPort,
 		"ADMIN_ADDR":       loopbackAnyPort,
 		"SHUTDOWN_TIMEOUT": "5s",
+		"GRPC_REFLECTION":  "true",
 	}
 	for _, o := range overrides {
 		maps.Copy(env, o)

@@ -147,7 +147,8 @@ type Product struct {
 	CategoryId  string                 `protobuf:"bytes,5,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
 	Price       *Money                 `protobuf:"bytes,6,opt,name=price,proto3" json:"price,omitempty"`
 	// Units available to reserve.
-	StockQty      int64                  `protobuf:"varint,7,opt,name=stock_qty,json=stockQty,proto3" json:"stock_qty,omitempty"`
+	StockQty int64 `protobuf:"varint,7,opt,name=stock_qty,json=stockQty,proto3" json:"stock_qty,omitempty"`
+	// Absolute http or https URLs; the service may accept https only.
 	ImageUrls     []string               `protobuf:"bytes,8,rep,name=image_urls,json=imageUrls,proto3" json:"image_urls,omitempty"`
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
@@ -756,14 +757,15 @@ func (x *SearchProductsResponse) GetTotalSize() int32 {
 }
 
 type CreateProductRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Sku           string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
-	CategoryId    string                 `protobuf:"bytes,4,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
-	Price         *Money                 `protobuf:"bytes,5,opt,name=price,proto3" json:"price,omitempty"`
-	StockQty      int64                  `protobuf:"varint,6,opt,name=stock_qty,json=stockQty,proto3" json:"stock_qty,omitempty"`
-	ImageUrls     []string               `protobuf:"bytes,7,rep,name=image_urls,json=imageUrls,proto3" json:"image_urls,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Sku         string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
+	Name        string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Description string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	CategoryId  string                 `protobuf:"bytes,4,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
+	Price       *Money                 `protobuf:"bytes,5,opt,name=price,proto3" json:"price,omitempty"`
+	StockQty    int64                  `protobuf:"varint,6,opt,name=stock_qty,json=stockQty,proto3" json:"stock_qty,omitempty"`
+	// Absolute http or https URLs; the service may accept https only.
+	ImageUrls     []string `protobuf:"bytes,7,rep,name=image_urls,json=imageUrls,proto3" json:"image_urls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1769,7 +1771,7 @@ const file_catalogue_v1_catalogue_proto_rawDesc = "" +
 	"\x05Money\x12!\n" +
 	"\famount_minor\x18\x01 \x01(\x03R\vamountMinor\x126\n" +
 	"\rcurrency_code\x18\x02 \x01(\tB\x11\xbaH\x0er\f2\n" +
-	"^[A-Z]{3}$R\fcurrencyCode\"\xe9\x02\n" +
+	"^[A-Z]{3}$R\fcurrencyCode\"\xe9\x03\n" +
 	"\aProduct\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x10\n" +
 	"\x03sku\x18\x02 \x01(\tR\x03sku\x12\x12\n" +
@@ -1778,9 +1780,11 @@ const file_catalogue_v1_catalogue_proto_rawDesc = "" +
 	"\vcategory_id\x18\x05 \x01(\tR\n" +
 	"categoryId\x12)\n" +
 	"\x05price\x18\x06 \x01(\v2\x13.catalogue.v1.MoneyR\x05price\x12\x1b\n" +
-	"\tstock_qty\x18\a \x01(\x03R\bstockQty\x12\x1d\n" +
+	"\tstock_qty\x18\a \x01(\x03R\bstockQty\x12\x9c\x01\n" +
 	"\n" +
-	"image_urls\x18\b \x03(\tR\timageUrls\x129\n" +
+	"image_urls\x18\b \x03(\tB}\xbaHz\x92\x01w\x10\n" +
+	"\"s\xba\x01k\n" +
+	"\x10image_url.scheme\x12\x1cmust be an http or https URL\x1a9this.startsWith('https://') || this.startsWith('http://')r\x03\x88\x01\x01R\timageUrls\x129\n" +
 	"\n" +
 	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
@@ -1826,7 +1830,7 @@ const file_catalogue_v1_catalogue_proto_rawDesc = "" +
 	"\bproducts\x18\x01 \x03(\v2\x15.catalogue.v1.ProductR\bproducts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
 	"\n" +
-	"total_size\x18\x03 \x01(\x05R\ttotalSize\"\xe2\x02\n" +
+	"total_size\x18\x03 \x01(\x05R\ttotalSize\"\xd1\x03\n" +
 	"\x14CreateProductRequest\x122\n" +
 	"\x03sku\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z0-9][A-Z0-9-]{0,63}$R\x03sku\x12\x1e\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
@@ -1835,10 +1839,11 @@ const file_catalogue_v1_catalogue_proto_rawDesc = "" +
 	"\vcategory_id\x18\x04 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{0,63}$R\n" +
 	"categoryId\x121\n" +
 	"\x05price\x18\x05 \x01(\v2\x13.catalogue.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\x05price\x12$\n" +
-	"\tstock_qty\x18\x06 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\bstockQty\x12.\n" +
+	"\tstock_qty\x18\x06 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\bstockQty\x12\x9c\x01\n" +
 	"\n" +
-	"image_urls\x18\a \x03(\tB\x0f\xbaH\f\x92\x01\t\x10\n" +
-	"\"\x05r\x03\x88\x01\x01R\timageUrls\"H\n" +
+	"image_urls\x18\a \x03(\tB}\xbaHz\x92\x01w\x10\n" +
+	"\"s\xba\x01k\n" +
+	"\x10image_url.scheme\x12\x1cmust be an http or https URL\x1a9this.startsWith('https://') || this.startsWith('http://')r\x03\x88\x01\x01R\timageUrls\"H\n" +
 	"\x15CreateProductResponse\x12/\n" +
 	"\aproduct\x18\x01 \x01(\v2\x15.catalogue.v1.ProductR\aproduct\"\xcf\x01\n" +
 	"\x14UpdateProductRequest\x127\n" +

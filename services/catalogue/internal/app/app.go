@@ -117,6 +117,9 @@ type Config struct {
 	SweepInterval time.Duration
 	// SweepBatch is how many reservations one sweep transaction expires.
 	SweepBatch int
+	// AllowHTTPImages accepts plain http image URLs, for a local image
+	// server in development; otherwise only https is.
+	AllowHTTPImages bool
 }
 
 // Service implements the catalogue's use cases.

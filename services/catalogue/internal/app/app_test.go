@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/storefront-go/storefront/libs/apperr"
 	"github.com/storefront-go/storefront/services/catalogue/internal/adapters/cache"
 	"github.com/storefront-go/storefront/services/catalogue/internal/adapters/watch"
 	"github.com/storefront-go/storefront/services/catalogue/internal/app"
@@ -252,5 +253,27 @@ func TestWatchAvailability(t *testing.T) {
 	var nf *domain.NotFoundError
 	if !errors.As(err, &nf) || !slices.Equal(nf.IDs, []uuid.UUID{missing}) {
 		t.Errorf("unknown id: err = %v, want NotFoundError for %s", err, missing)
+	}
+}
+
+// Plain http image URLs are refused unless the deployment allows them; the
+// check runs before anything is stored.
+func TestHTTPImageURLsNeedTheSwitch(t *testing.T) {
+	t.Parallel()
+	newProduct := domain.NewProduct{
+		ProductFields: domain.ProductFields{
+			SKU: "LAMP-1", Name: "Lamp", CategoryID: "lighting",
+			Price:     domain.Money{AmountMinor: 100, CurrencyCode: "EUR"},
+			ImageURLs: []string{"http://img.example.com/lamp.png"},
+		},
+	}
+	strict := app.New(app.Deps{}, app.Config{}, slog.New(slog.DiscardHandler))
+	_, err := strict.CreateProduct(t.Context(), newProduct)
+	if e, ok := apperr.From(err); !ok || e.Kind != apperr.KindInvalidArgument || len(e.FieldViolations) != 1 || e.FieldViolations[0].Field != "image_urls" {
+		t.Errorf("CreateProduct with an http image = %v; want INVALID_ARGUMENT on image_urls", err)
+	}
+	_, err = strict.UpdateProduct(t.Context(), uuid.Must(uuid.NewV7()), []string{"image_urls"}, newProduct.ProductFields)
+	if e, ok := apperr.From(err); !ok || e.Kind != apperr.KindInvalidArgument {
+		t.Errorf("UpdateProduct with an http image = %v; want INVALID_ARGUMENT", err)
 	}
 }

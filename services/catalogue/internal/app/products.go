@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -138,6 +140,9 @@ func (s *Service) CreateProduct(ctx context.Context, n domain.NewProduct) (domai
 	if err := n.Validate(); err != nil {
 		return domain.Product{}, err
 	}
+	if err := s.checkImageScheme(n.ImageURLs); err != nil {
+		return domain.Product{}, err
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return domain.Product{}, fmt.Errorf("new product id: %w", err)
@@ -147,6 +152,11 @@ func (s *Service) CreateProduct(ctx context.Context, n domain.NewProduct) (domai
 
 // UpdateProduct sets the fields named in paths to their values in v.
 func (s *Service) UpdateProduct(ctx context.Context, id uuid.UUID, paths []string, v domain.ProductFields) (domain.Product, error) {
+	if slices.Contains(paths, domain.FieldImageURLs) {
+		if err := s.checkImageScheme(v.ImageURLs); err != nil {
+			return domain.Product{}, err
+		}
+	}
 	p, err := s.d.Writer.UpdateProduct(ctx, id, func(p *domain.Product) ([]string, error) {
 		return p.Apply(paths, v)
 	})
@@ -156,6 +166,20 @@ func (s *Service) UpdateProduct(ctx context.Context, id uuid.UUID, paths []strin
 	// This replica reads its own write at once; others wait for the event.
 	s.d.Cache.Invalidate(id)
 	return p, nil
+}
+
+// checkImageScheme refuses plain http image URLs unless this deployment
+// allows them: pages served over https must not load images over http.
+func (s *Service) checkImageScheme(urls []string) error {
+	if s.cfg.AllowHTTPImages {
+		return nil
+	}
+	for _, u := range urls {
+		if strings.HasPrefix(strings.ToLower(u), "http://") {
+			return apperr.Invalid(domain.FieldImageURLs, "must hold https URLs")
+		}
+	}
+	return nil
 }
 
 // DeleteProduct removes a product.

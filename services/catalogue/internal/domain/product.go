@@ -142,8 +142,8 @@ func (f ProductFields) check(field string) []apperr.FieldViolation {
 			return bad(field, "must hold at most 10 URLs")
 		}
 		for _, u := range f.ImageURLs {
-			if !isAbsoluteURL(u) {
-				return bad(field, "must hold absolute URLs")
+			if !isWebURL(u) {
+				return bad(field, "must hold http or https URLs")
 			}
 		}
 	default:
@@ -152,9 +152,12 @@ func (f ProductFields) check(field string) []apperr.FieldViolation {
 	return nil
 }
 
-func isAbsoluteURL(s string) bool {
+// isWebURL accepts absolute http and https URLs only: an image URL ends
+// up in a browser, where javascript:, data: and other schemes run or
+// smuggle content.
+func isWebURL(s string) bool {
 	u, err := url.Parse(s)
-	return err == nil && u.Scheme != "" && (u.Host != "" || u.Opaque != "")
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil
 }
 
 // Apply sets the fields named in paths to their values in v and returns the

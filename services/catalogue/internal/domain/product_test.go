@@ -64,6 +64,10 @@ func TestNewProductValidate(t *testing.T) {
 			want: []string{"price.amount_minor", "price.currency_code"},
 		},
 		{name: "relative image url", edit: func(n *domain.NewProduct) { n.ImageURLs = []string{"/lamp.png"} }, want: []string{"image_urls"}},
+		{name: "javascript image url", edit: func(n *domain.NewProduct) { n.ImageURLs = []string{"javascript:alert(1)"} }, want: []string{"image_urls"}},
+		{name: "data image url", edit: func(n *domain.NewProduct) { n.ImageURLs = []string{"data:image/png;base64,AAAA"} }, want: []string{"image_urls"}},
+		{name: "ftp image url", edit: func(n *domain.NewProduct) { n.ImageURLs = []string{"ftp://img.example.com/lamp.png"} }, want: []string{"image_urls"}},
+		{name: "image url with credentials", edit: func(n *domain.NewProduct) { n.ImageURLs = []string{"https://user:pw@img.example.com/lamp.png"} }, want: []string{"image_urls"}},
 		{name: "too many images", edit: func(n *domain.NewProduct) { n.ImageURLs = make([]string, 11) }, want: []string{"image_urls"}},
 		{name: "negative stock", edit: func(n *domain.NewProduct) { n.StockQty = -1 }, want: []string{"stock_qty"}},
 	}

@@ -76,6 +76,16 @@ func TestProductRPCs(t *testing.T) {
 				r.Price.AmountMinor = -5
 				return r
 			}(), opts: []grpc.CallOption{e.admin()}, wantCode: codes.InvalidArgument, wantFields: []string{"price.amount_minor"}},
+			{name: "script image url", req: func() *cataloguev1.CreateProductRequest {
+				r := product("Sneaky", 1)
+				r.ImageUrls = []string{"javascript:alert(1)"}
+				return r
+			}(), opts: []grpc.CallOption{e.admin()}, wantCode: codes.InvalidArgument, wantFields: []string{"image_urls[0]"}},
+			{name: "plain http image url", req: func() *cataloguev1.CreateProductRequest {
+				r := product("Insecure", 1)
+				r.ImageUrls = []string{"http://img.example.com/lamp.png"}
+				return r
+			}(), opts: []grpc.CallOption{e.admin()}, wantCode: codes.InvalidArgument, wantFields: []string{"image_urls"}},
 			{name: "no token", req: product("Anon", 1), wantCode: codes.Unauthenticated},
 			{name: "service role", req: product("Svc", 1), opts: []grpc.CallOption{e.service()}, wantCode: codes.PermissionDenied},
 		}

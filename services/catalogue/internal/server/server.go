@@ -66,6 +66,9 @@ type Config struct {
 	SweepBatch int `env:"RESERVATION_SWEEP_BATCH" envDefault:"100"`
 	// CacheSize bounds the GetProduct cache, in products.
 	CacheSize int `env:"PRODUCT_CACHE_SIZE" envDefault:"10000"`
+	// ImageURLsAllowHTTP accepts plain http image URLs (a local image
+	// server in development); by default only https is.
+	ImageURLsAllowHTTP bool `env:"IMAGE_URLS_ALLOW_HTTP" envDefault:"false"`
 	// WatchBuffer is how many changes a watcher may lag behind before its
 	// stream is ended with RESOURCE_EXHAUSTED.
 	WatchBuffer int `env:"WATCH_BUFFER" envDefault:"256"`
@@ -157,9 +160,10 @@ func wire(_ context.Context, h *service.Host, cfg Config) error {
 		Cache:     lru,
 		Watches:   hub,
 	}, app.Config{
-		ReservationTTL: cfg.ReservationTTL,
-		SweepInterval:  cfg.SweepInterval,
-		SweepBatch:     cfg.SweepBatch,
+		ReservationTTL:  cfg.ReservationTTL,
+		SweepInterval:   cfg.SweepInterval,
+		SweepBatch:      cfg.SweepBatch,
+		AllowHTTPImages: cfg.ImageURLsAllowHTTP,
 	}, logger)
 
 	h.Register(&cataloguev1.CatalogueService_ServiceDesc, ports.NewHandler(svc, logger))
