@@ -1,6 +1,10 @@
 package grpcserver
 
-import "time"
+import (
+	"time"
+
+	"github.com/storefront-go/storefront/libs/interceptor"
+)
 
 // Config holds the listener addresses, limits and shutdown timing. Every field
 // has a production default; the env tags follow the Helm chart's names.
@@ -27,6 +31,13 @@ type Config struct {
 	DefaultTimeout time.Duration `env:"GRPC_DEFAULT_TIMEOUT" envDefault:"30s"`
 	// StreamDefaultTimeout bounds streams that arrive without a deadline; 0 means none.
 	StreamDefaultTimeout time.Duration `env:"GRPC_STREAM_DEFAULT_TIMEOUT" envDefault:"0s"`
+	// ReadCeiling, WriteCeiling and StreamCeiling bound how long the server
+	// works on a read (a NO_SIDE_EFFECTS method), on any other unary call,
+	// and how long a stream lives, whatever deadline the caller sent; a
+	// longer one is cut, a shorter one kept. 0 means no ceiling.
+	ReadCeiling   time.Duration `env:"GRPC_READ_CEILING" envDefault:"10s"`
+	WriteCeiling  time.Duration `env:"GRPC_WRITE_CEILING" envDefault:"20s"`
+	StreamCeiling time.Duration `env:"GRPC_STREAM_CEILING" envDefault:"30m"`
 
 	// HTTPReadTimeout is how long a unary request on the HTTP port may take
 	// to send its body; a slower client is cut off.
@@ -53,4 +64,9 @@ type Config struct {
 	TLSCertFile     string `env:"GRPC_TLS_CERT"`
 	TLSKeyFile      string `env:"GRPC_TLS_KEY"`
 	TLSClientCAFile string `env:"GRPC_TLS_CLIENT_CA"`
+}
+
+// ceilings are the interceptor's view of the ceiling settings.
+func (c Config) ceilings() interceptor.Ceilings {
+	return interceptor.Ceilings{Read: c.ReadCeiling, Write: c.WriteCeiling, Stream: c.StreamCeiling}
 }

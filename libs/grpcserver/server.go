@@ -130,7 +130,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry, opts ...Opti
 	}
 
 	unary := []grpc.UnaryServerInterceptor{
-		interceptor.UnaryDefaultDeadline(cfg.DefaultTimeout),
+		interceptor.UnaryDeadline(cfg.DefaultTimeout, cfg.ceilings()),
 		metrics.UnaryServerInterceptor(),
 		interceptor.UnaryLogging(logger),
 		recovery.Unary(),
@@ -139,7 +139,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry, opts ...Opti
 	unary = append(unary, o.unary...)
 	unary = append(unary, validator.Unary())
 	stream := []grpc.StreamServerInterceptor{
-		interceptor.StreamDefaultDeadline(cfg.StreamDefaultTimeout),
+		interceptor.StreamDeadline(cfg.StreamDefaultTimeout, cfg.ceilings()),
 		metrics.StreamServerInterceptor(),
 		interceptor.StreamLogging(logger),
 		recovery.Stream(),

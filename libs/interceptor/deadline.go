@@ -2,33 +2,91 @@ package interceptor
 
 import (
 	"context"
+	"strings"
+
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 )
 
-// UnaryDefaultDeadline gives calls that arrive without a deadline a default one,
-// so a forgotten client deadline cannot pin server resources forever.
-func UnaryDefaultDeadline(d time.Duration) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if _, ok := ctx.Deadline(); ok || d <= 0 {
-			return handler(ctx, req)
+// Ceilings bound how long the server works on one call, whatever deadline
+// the caller sent: a slow dependency then fails calls quickly instead of
+// piling up goroutines and pool waiters for as long as callers are patient.
+// Zero means no ceiling.
+type Ceilings struct {
+	// Read bounds unary methods marked NO_SIDE_EFFECTS.
+	Read time.Duration
+	// Write bounds every other unary method.
+	Write time.Duration
+	// Stream bounds the lifetime of a stream.
+	Stream time.Duration
+}
+
+// unary returns the ceiling of a unary method.
+func (c Ceilings) unary(fullMethod string) time.Duration {
+	if readOnly(fullMethod) {
+		return c.Read
+	}
+	return c.Write
+}
+
+// readOnly reports whether fullMethod ("/pkg.Service/Method") is declared
+// idempotency_level = NO_SIDE_EFFECTS in its registered descriptor.
+func readOnly(fullMethod string) bool {
+	name := protoreflect.FullName(strings.ReplaceAll(strings.TrimPrefix(fullMethod, "/"), "/", "."))
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(name)
+	if err != nil {
+		return false
+	}
+	md, ok := d.(protoreflect.MethodDescriptor)
+	if !ok {
+		return false
+	}
+	opts, ok := md.Options().(*descriptorpb.MethodOptions)
+	return ok && opts.GetIdempotencyLevel() == descriptorpb.MethodOptions_NO_SIDE_EFFECTS
+}
+
+// bound returns ctx with a deadline: the caller's, cut to ceiling when it
+// is later or missing, and def when there is none and no ceiling.
+func bound(ctx context.Context, def, ceiling time.Duration) (context.Context, context.CancelFunc) {
+	dl, has := ctx.Deadline()
+	switch {
+	case ceiling > 0 && (!has || time.Until(dl) > ceiling):
+		if !has && def > 0 && def < ceiling {
+			return context.WithTimeout(ctx, def)
 		}
-		ctx, cancel := context.WithTimeout(ctx, d)
+		return context.WithTimeout(ctx, ceiling)
+	case !has && def > 0:
+		return context.WithTimeout(ctx, def)
+	default:
+		return ctx, func() {}
+	}
+}
+
+// UnaryDeadline gives calls that arrive without a deadline def, so a
+// forgotten client deadline cannot pin server resources forever, and cuts
+// any deadline to the method's ceiling.
+func UnaryDeadline(def time.Duration, ceilings Ceilings) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		ctx, cancel := bound(ctx, def, ceilings.unary(info.FullMethod))
 		defer cancel()
 		return handler(ctx, req)
 	}
 }
 
-// StreamDefaultDeadline is UnaryDefaultDeadline for streams. Long-lived watch
-// streams usually want 0 (no default).
-func StreamDefaultDeadline(d time.Duration) grpc.StreamServerInterceptor {
+// StreamDeadline is UnaryDeadline for streams, with the stream ceiling as
+// the longest a stream may live. Long-lived watch streams usually want no
+// default (0) and a ceiling of tens of minutes; clients reconnect.
+func StreamDeadline(def time.Duration, ceilings Ceilings) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if _, ok := ss.Context().Deadline(); ok || d <= 0 {
+		ctx, cancel := bound(ss.Context(), def, ceilings.Stream)
+		defer cancel()
+		if ctx == ss.Context() {
 			return handler(srv, ss)
 		}
-		ctx, cancel := context.WithTimeout(ss.Context(), d)
-		defer cancel()
 		return handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
 	}
 }
