@@ -323,9 +323,10 @@ func (r *Relay) publishBatch(ctx context.Context) (batch, error) {
 
 	r.metrics.published.Add(float64(len(published)))
 	r.metrics.duplicates.Add(float64(duplicates))
-	r.metrics.publishErrors.Add(float64(len(failed)))
-	if stopRow != nil {
-		r.metrics.publishErrors.Inc()
+	r.metrics.rowFailures.Add(float64(len(failed)))
+	if stopRow != nil && ctx.Err() == nil {
+		// A batch cut short by shutdown is not a failure to publish.
+		r.metrics.outageFailures.Inc()
 	}
 	for i, f := range failed {
 		if parked[i] {
