@@ -80,11 +80,14 @@ func newStream(t *testing.T, js jetstream.JetStream) (jetstream.Stream, string) 
 	return createStream(t, js, broker.StreamSpec{Name: "T" + suffix, Subjects: []string{prefix + ".>"}}), prefix
 }
 
+// testDuplicateWindow is the duplicate window of the tests' streams.
+const testDuplicateWindow = time.Hour
+
 // createStream creates the stream spec describes, with a duplicate window
-// of an hour, and deletes it when the test ends.
+// of testDuplicateWindow, and deletes it when the test ends.
 func createStream(t *testing.T, js jetstream.JetStream, spec broker.StreamSpec) jetstream.Stream {
 	t.Helper()
-	spec.DuplicateWindow = time.Hour
+	spec.DuplicateWindow = testDuplicateWindow
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
 	stream, err := broker.EnsureStream(ctx, js, spec)
