@@ -24,9 +24,16 @@ func DeadLetterSubject(durable string) string {
 	return deadLetterPrefix + durable
 }
 
+// DefaultDeadLetterMaxBytes bounds DeadLetterStream when the spec given to
+// EnsureDeadLetterStream sets no MaxBytes. A consumer failing on every
+// event can dead-letter a whole stream's worth, so it matches
+// DefaultStreamMaxBytes.
+const DefaultDeadLetterMaxBytes = DefaultStreamMaxBytes
+
 // StreamSpec describes a stream to provision. Zero values take defaults:
 // one replica, no duplicate window set by us (the server's default of two
-// minutes applies), and unlimited age.
+// minutes applies), and unlimited age and size. Config.StreamSpec fills in
+// the configured limits.
 type StreamSpec struct {
 	Name            string
 	Subjects        []string
@@ -41,6 +48,16 @@ type StreamSpec struct {
 
 // EnsureStream creates the stream, or updates it to match spec when it
 // already exists, so every replica can call it at start.
+//
+// Every stream carries work, so it discards new messages when full
+// (jetstream.DiscardNew): a publish to a stream at its MaxBytes is refused
+// (503, err_code 10077, "maximum bytes exceeded") and the outbox holds the
+// event until there is room, instead of the stream silently dropping its
+// oldest events, which a lagging consumer may not have read yet. Updating
+// a stream created without these settings switches it over in place and
+// keeps every message, even when it already holds more than MaxBytes: a
+// discard-new stream is never trimmed to its size limit, it refuses new
+// messages until enough old ones age out (MaxAge) or are removed.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, spec StreamSpec) (jetstream.Stream, error) {
 	if spec.Name == "" {
 		return nil, errors.New("ensure stream: empty name")
@@ -58,6 +75,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, spec StreamSpec) 
 		Retention:  jetstream.LimitsPolicy,
 		Storage:    jetstream.FileStorage,
 		Replicas:   replicas,
+		Discard:    jetstream.DiscardNew,
 		Duplicates: spec.DuplicateWindow,
 		MaxAge:     spec.MaxAge,
 		MaxBytes:   spec.MaxBytes,
@@ -77,9 +95,17 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, spec StreamSpec) 
 }
 
 // EnsureDeadLetterStream provisions DeadLetterStream. The name and subjects
-// of spec are replaced; its replicas, duplicate window and limits apply.
+// of spec are replaced; its replicas, duplicate window and limits apply,
+// and a spec without MaxBytes gets DefaultDeadLetterMaxBytes. Like every
+// stream it discards new messages when full, so old dead letters are never
+// dropped to make room for new ones: a full dead-letter stream refuses the
+// copy, and the consumer leaves the message on its own stream, retrying
+// while it has deliveries left and logging it as stranded after that.
 func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream, spec StreamSpec) (jetstream.Stream, error) {
 	spec.Name = DeadLetterStream
 	spec.Subjects = []string{DeadLetterSubjects}
+	if spec.MaxBytes == 0 {
+		spec.MaxBytes = int64(DefaultDeadLetterMaxBytes)
+	}
 	return EnsureStream(ctx, js, spec)
 }

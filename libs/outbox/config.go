@@ -30,9 +30,9 @@ type RelayConfig struct {
 	// PublishTimeout bounds the wait for one PubAck.
 	PublishTimeout time.Duration `env:"OUTBOX_PUBLISH_TIMEOUT" envDefault:"5s"`
 	// MaxAttempts is how many attempts a row gets before a failure that is
-	// the row's own (no stream for its subject, too large, rejected by the
-	// stream) parks it. Failures of the connection or of JetStream as a
-	// whole never park a row, however many attempts they cost.
+	// the row's own (no stream for its subject, too large, its stream
+	// sealed) parks it. Outages (the connection or JetStream down, a full
+	// account or stream) never park a row, however many attempts they cost.
 	MaxAttempts int `env:"OUTBOX_MAX_ATTEMPTS" envDefault:"20"`
 }
 

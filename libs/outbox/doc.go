@@ -15,6 +15,10 @@
 // after RelayConfig.MaxAttempts parks it: dead_at is set, the row leaves
 // the pending count for storefront_outbox_dead, and it stays in the table
 // (Cleanup never deletes it) until an operator fixes the cause and calls
-// Relay.Requeue, or deletes it. Connection and JetStream outages never
-// park a row.
+// Relay.Requeue, or deletes it. Outages never park a row: the connection
+// or JetStream down, a stream without a leader or not provisioned yet
+// (WithStreamSubjects), and a full account or stream. While one lasts the
+// relay stops, keeps the rows in order and backs off; the backlog shows in
+// storefront_outbox_pending and storefront_outbox_oldest_pending_age_seconds
+// and the failures in storefront_outbox_publish_errors_total{kind="outage"}.
 package outbox

@@ -6,6 +6,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// Values of the kind label of storefront_outbox_publish_errors_total.
+const (
+	kindOutage = "outage"
+	kindRow    = "row"
+)
+
 // metrics are a relay's Prometheus collectors.
 type metrics struct {
 	pending         prometheus.Gauge
@@ -13,7 +19,9 @@ type metrics struct {
 	dead            prometheus.Gauge
 	deadTotal       prometheus.Counter
 	published       prometheus.Counter
-	publishErrors   prometheus.Counter
+	publishErrors   *prometheus.CounterVec
+	outageFailures  prometheus.Counter
+	rowFailures     prometheus.Counter
 	duplicates      prometheus.Counter
 	cleanupDeletion prometheus.Counter
 }
@@ -40,10 +48,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "storefront_outbox_published_total",
 			Help: "Outbox events published and acknowledged by JetStream.",
 		}),
-		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
+		publishErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "storefront_outbox_publish_errors_total",
-			Help: "Failed attempts to publish an outbox event.",
-		}),
+			Help: `Failed attempts to publish an outbox event, by kind: "outage" (NATS or JetStream down, full, over a quota or without a leader: publishing waits and backs off, nothing is parked) or "row" (the event itself is refused: it is retried and parked after OUTBOX_MAX_ATTEMPTS).`,
+		}, []string{"kind"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "storefront_outbox_publish_duplicates_total",
 			Help: "Published outbox events that JetStream reported as duplicates, i.e. re-published after a crash or lost acknowledgement.",
@@ -53,6 +61,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Published outbox events deleted after the retention period.",
 		}),
 	}
+	// Both series exist from the start, so rate() and alerts see zeros.
+	m.outageFailures = m.publishErrors.WithLabelValues(kindOutage)
+	m.rowFailures = m.publishErrors.WithLabelValues(kindRow)
 	if reg == nil {
 		return m, nil
 	}

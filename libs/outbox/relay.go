@@ -48,23 +48,40 @@ const metricsRefreshInterval = time.Second
 // Relay publishes pending outbox rows to JetStream.
 //
 // A row that fails on its own account (no stream covers its subject, it is
-// too large for the server or stream, the stream rejects it) does not hold
+// too large for the server or stream, its stream is sealed) does not hold
 // up the rows behind it: its attempt is recorded, it is retried after a
 // pause that doubles per attempt, and after MaxAttempts attempts it is
-// parked (dead_at set) and never selected again until Requeue. A failure
-// of the connection or of JetStream stops the batch instead, and never
-// parks a row.
+// parked (dead_at set) and never selected again until Requeue. An outage
+// (the connection down, JetStream unavailable or without a leader, the
+// account or server over its storage, a discard-new stream full) stops the
+// batch instead, in order, backing off until it passes, and never parks a
+// row; see classify for how each JetStream error code is judged.
 type Relay struct {
 	pool    *pgxpool.Pool
 	js      publisher
 	cfg     RelayConfig
 	logger  *slog.Logger
 	metrics *metrics
+	// expected are the subject filters of the streams the service
+	// provisions; see WithStreamSubjects.
+	expected []string
+}
+
+// Option configures a Relay.
+type Option func(*Relay)
+
+// WithStreamSubjects tells the relay the subject filters of the streams
+// the service provisions itself. A row on such a subject that no stream
+// covers yet waits for the stream (an outage: the service is still
+// creating it) instead of counting towards being parked. Rows on other
+// subjects that no stream covers are the row's fault, as before.
+func WithStreamSubjects(filters ...string) Option {
+	return func(r *Relay) { r.expected = append(r.expected, filters...) }
 }
 
 // NewRelay returns a relay over the outbox_events table in pool. Metrics
 // are registered on reg; a nil reg leaves them unregistered.
-func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, cfg RelayConfig, logger *slog.Logger, reg prometheus.Registerer) (*Relay, error) {
+func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, cfg RelayConfig, logger *slog.Logger, reg prometheus.Registerer, opts ...Option) (*Relay, error) {
 	if pool == nil {
 		return nil, errors.New("new outbox relay: nil pool")
 	}
@@ -78,13 +95,17 @@ func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, cfg RelayConfig, logge
 	if err != nil {
 		return nil, fmt.Errorf("new outbox relay: %w", err)
 	}
-	return &Relay{
+	r := &Relay{
 		pool:    pool,
 		js:      js,
 		cfg:     cfg.withDefaults(),
 		logger:  logger.With(slog.String("component", "outbox")),
 		metrics: m,
-	}, nil
+	}
+	for _, opt := range opts {
+		opt(r)
+	}
+	return r, nil
 }
 
 // Run publishes pending rows until ctx is done, polling every PollInterval
@@ -302,9 +323,10 @@ func (r *Relay) publishBatch(ctx context.Context) (batch, error) {
 
 	r.metrics.published.Add(float64(len(published)))
 	r.metrics.duplicates.Add(float64(duplicates))
-	r.metrics.publishErrors.Add(float64(len(failed)))
-	if stopRow != nil {
-		r.metrics.publishErrors.Inc()
+	r.metrics.rowFailures.Add(float64(len(failed)))
+	if stopRow != nil && ctx.Err() == nil {
+		// A batch cut short by shutdown is not a failure to publish.
+		r.metrics.outageFailures.Inc()
 	}
 	for i, f := range failed {
 		if parked[i] {
@@ -367,14 +389,27 @@ func (r *Relay) settle(ctx context.Context, subject string, publishErr error) (v
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
 	defer cancel()
 	name, err := r.js.StreamNameBySubject(ctx, subject)
-	switch v := settle(err); {
+	expected := r.expects(subject)
+	switch v := settle(err, expected); {
 	case v == rowSpecific:
 		return v, fmt.Errorf("%w: no stream covers the subject", publishErr)
+	case expected && errors.Is(err, jetstream.ErrStreamNotFound):
+		return v, fmt.Errorf("%w: no stream covers the subject yet; waiting for the service to provision it", publishErr)
 	case err == nil:
 		return v, fmt.Errorf("%w: stream %s covers the subject but did not answer", publishErr, name)
 	default:
 		return v, fmt.Errorf("%w (look up the stream for %s: %w)", publishErr, subject, err)
 	}
+}
+
+// expects reports whether a stream the service provisions covers subject.
+func (r *Relay) expects(subject string) bool {
+	for _, f := range r.expected {
+		if subjectMatches(subject, f) {
+			return true
+		}
+	}
+	return false
 }
 
 // claim locks up to limit pending rows that no other relay holds, leaving

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
@@ -79,11 +80,14 @@ func newStream(t *testing.T, js jetstream.JetStream) (jetstream.Stream, string) 
 	return createStream(t, js, broker.StreamSpec{Name: "T" + suffix, Subjects: []string{prefix + ".>"}}), prefix
 }
 
+// testDuplicateWindow is the duplicate window of the tests' streams.
+const testDuplicateWindow = time.Hour
+
 // createStream creates the stream spec describes, with a duplicate window
-// of an hour, and deletes it when the test ends.
+// of testDuplicateWindow, and deletes it when the test ends.
 func createStream(t *testing.T, js jetstream.JetStream, spec broker.StreamSpec) jetstream.Stream {
 	t.Helper()
-	spec.DuplicateWindow = time.Hour
+	spec.DuplicateWindow = testDuplicateWindow
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
 	stream, err := broker.EnsureStream(ctx, js, spec)
@@ -191,8 +195,17 @@ func parked(t *testing.T, pool *pgxpool.Pool) int {
 	return queryInt(t, pool, "SELECT count(*) FROM outbox_events WHERE dead_at IS NOT NULL")
 }
 
-// metric returns the value of the named gauge or counter in reg.
+// metric returns the value of the named gauge or counter in reg, summed
+// over its labels.
 func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	return metricWith(t, reg, name, "", "")
+}
+
+// metricWith returns the value of the named gauge or counter in reg, summed
+// over the series whose label is value (over every series when label is
+// empty).
+func metricWith(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
@@ -202,11 +215,25 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		if f.GetName() != name {
 			continue
 		}
-		m := f.GetMetric()[0]
-		if g := m.GetGauge(); g != nil {
-			return g.GetValue()
+		var sum float64
+		found := false
+		for _, m := range f.GetMetric() {
+			if label != "" && !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool {
+				return l.GetName() == label && l.GetValue() == value
+			}) {
+				continue
+			}
+			found = true
+			if g := m.GetGauge(); g != nil {
+				sum += g.GetValue()
+			} else {
+				sum += m.GetCounter().GetValue()
+			}
 		}
-		return m.GetCounter().GetValue()
+		if !found {
+			t.Fatalf("metric %s has no series with %s=%q", name, label, value)
+		}
+		return sum
 	}
 	t.Fatalf("metric %s not registered", name)
 	return 0

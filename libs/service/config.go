@@ -37,8 +37,9 @@ type Configurer interface {
 	Host() Config
 }
 
-// Stream is a JetStream stream a service produces to. Its replicas and
-// duplicate window come from the NATS configuration.
+// Stream is a JetStream stream a service produces to. Its replicas,
+// duplicate window, MaxAge and MaxBytes come from the NATS configuration,
+// and it discards new messages when full (see broker.EnsureStream).
 type Stream struct {
 	Name     string
 	Subjects []string

@@ -80,6 +80,9 @@ type worker struct {
 // release everything; if New fails it releases what it acquired.
 func New[C Configurer](ctx context.Context, spec Spec[C], cfg C, logger *slog.Logger, opts ...grpcserver.Option) (_ *Host, err error) {
 	hc := cfg.Host()
+	if err := hc.NATS.Validate(); err != nil {
+		return nil, err
+	}
 	if hc.NATS.Name == "" {
 		hc.NATS.Name = spec.Name
 	}
@@ -124,7 +127,13 @@ func New[C Configurer](ctx context.Context, spec Spec[C], cfg C, logger *slog.Lo
 	if err = registerBuildInfo(h.reg, spec.Name, BuildInfo()); err != nil {
 		return nil, err
 	}
-	if h.relay, err = outbox.NewRelay(h.pool, h.js, hc.Outbox, logger, h.reg); err != nil {
+	// The relay waits for the service's own streams rather than parking
+	// events bound for them while they are not provisioned yet.
+	var subjects []string
+	for _, s := range h.streams {
+		subjects = append(subjects, s.Subjects...)
+	}
+	if h.relay, err = outbox.NewRelay(h.pool, h.js, hc.Outbox, logger, h.reg, outbox.WithStreamSubjects(subjects...)); err != nil {
 		return nil, err
 	}
 	opts = append([]grpcserver.Option{

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/storefront-go/storefront/libs/broker"
 	"github.com/storefront-go/storefront/libs/outbox"
 	libpg "github.com/storefront-go/storefront/libs/postgres"
 	"github.com/storefront-go/storefront/libs/service"
@@ -134,6 +136,83 @@ func TestStreamThatCannotBeCreatedYetIsRetriedWhileServing(t *testing.T) {
 	}
 	if err := r.Stop(); err != nil {
 		t.Errorf("run: %v", err)
+	}
+}
+
+// An event bound for a stream the service provisions but cannot create
+// yet waits in the outbox, however many attempts that costs, and is
+// published once the stream exists: it is never parked.
+func TestEventsWaitForTheirStreamInsteadOfBeingParked(t *testing.T) {
+	t.Parallel()
+	srv := testenv.EmbeddedNATS(t)
+	js := jetStream(t, srv.URL())
+	// A stream of the same name that can't be updated into the service's
+	// (its storage differs) and doesn't cover the service's subjects.
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{
+		Name: "WAITTEST", Subjects: []string{"elsewhere.>"}, Storage: jetstream.MemoryStorage,
+	}); err != nil {
+		t.Fatalf("create blocking stream: %v", err)
+	}
+	const maxAttempts = 2
+	r := startHost(t, service.Spec[hostConfig]{
+		Name:    "waittest",
+		Streams: []service.Stream{{Name: "WAITTEST", Subjects: []string{"waittest.>"}}},
+	}, srv.URL(), map[string]string{
+		"OUTBOX_MAX_ATTEMPTS":  strconv.Itoa(maxAttempts),
+		"OUTBOX_POLL_INTERVAL": "20ms",
+		"OUTBOX_MAX_BACKOFF":   "100ms",
+	})
+	pool := r.Host().Pool()
+	if err := libpg.InTx(t.Context(), pool, func(tx pgx.Tx) error {
+		_, err := outbox.Enqueue(t.Context(), tx, "waittest.thing.happened", wrapperspb.String("waits for its stream"))
+		return err
+	}); err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	count := func(query string) int {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(t.Context(), query).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		return n
+	}
+	eventually(t, "attempts well past MaxAttempts", func() bool {
+		return count(`SELECT COALESCE(max(attempts), 0) FROM outbox_events`) >= maxAttempts+2 ||
+			count(`SELECT count(*) FROM outbox_events WHERE dead_at IS NOT NULL`) > 0
+	})
+	if got := count(`SELECT count(*) FROM outbox_events WHERE dead_at IS NOT NULL`); got != 0 {
+		t.Fatalf("parked rows = %d, want 0: the service provisions a stream for the subject", got)
+	}
+
+	if err := js.DeleteStream(t.Context(), "WAITTEST"); err != nil {
+		t.Fatalf("delete blocking stream: %v", err)
+	}
+	eventually(t, "the event published once its stream exists", func() bool {
+		return count(`SELECT count(*) FROM outbox_events WHERE published_at IS NOT NULL`) == 1
+	})
+	stream, err := js.Stream(t.Context(), "WAITTEST")
+	if err != nil {
+		t.Fatalf("stream WAITTEST: %v", err)
+	}
+	if info := stream.CachedInfo(); info.State.Msgs != 1 || info.Config.Storage != jetstream.FileStorage {
+		t.Errorf("stream WAITTEST holds %d messages in %v storage, want 1 in file storage", info.State.Msgs, info.Config.Storage)
+	}
+	if err := r.Stop(); err != nil {
+		t.Errorf("run: %v", err)
+	}
+}
+
+// Stream settings the server would refuse stop the start, naming the
+// variables, before anything is acquired.
+func TestNewRejectsStreamSettingsTheServerWouldRefuse(t *testing.T) {
+	t.Parallel()
+	cfg := hostConfig{Config: service.Config{NATS: broker.Config{
+		URL: "nats://127.0.0.1:1", DuplicateWindow: 2 * time.Hour, MaxAge: time.Hour,
+	}}}
+	_, err := service.New(t.Context(), service.Spec[hostConfig]{Name: "badstreams"}, cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "NATS_DUPLICATE_WINDOW") || !strings.Contains(err.Error(), "NATS_STREAM_MAX_AGE") {
+		t.Errorf("New = %v; want an error naming NATS_DUPLICATE_WINDOW and NATS_STREAM_MAX_AGE", err)
 	}
 }
 

@@ -102,6 +102,33 @@ func (e *EmbeddedServer) start() (*server.Server, error) {
 	return nil, lastErr
 }
 
+// LimitAccountStorage sets the JetStream file storage limit of the
+// server's (global) account to maxBytes, or lifts it with -1. A publish
+// that would take the account over the limit is refused with JetStream
+// error code 10002 ("resource limits exceeded for account", status 400).
+// The limit lasts until Restart.
+func (e *EmbeddedServer) LimitAccountStorage(tb testing.TB, maxBytes int64) {
+	tb.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.srv == nil {
+		tb.Fatal("limit account storage: the server is down")
+	}
+	limits := server.JetStreamAccountLimits{
+		MaxMemory:            -1,
+		MaxStore:             maxBytes,
+		MaxStreams:           -1,
+		MaxConsumers:         -1,
+		MaxAckPending:        -1,
+		MemoryMaxStreamBytes: -1,
+		StoreMaxStreamBytes:  -1,
+	}
+	// The empty tier holds the limits of an account without tiers.
+	if err := e.srv.GlobalAccount().UpdateJetStreamLimits(map[string]server.JetStreamAccountLimits{"": limits}); err != nil {
+		tb.Fatalf("limit account storage to %d bytes: %v", maxBytes, err)
+	}
+}
+
 // URL returns the client URL, stable across Restart.
 func (e *EmbeddedServer) URL() string {
 	return "nats://" + net.JoinHostPort(embeddedHost, strconv.Itoa(e.port))
