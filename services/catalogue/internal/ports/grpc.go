@@ -9,7 +9,6 @@ package ports
 
 import (
 	"context"
-	"log/slog"
 	"math"
 	"strings"
 
@@ -30,9 +29,9 @@ type Handler struct {
 
 var _ cataloguev1.CatalogueServiceServer = (*Handler)(nil)
 
-// NewHandler returns a handler over the use cases. The logger is unused:
-// the errors interceptor logs what fails.
-func NewHandler(a *app.Service, _ *slog.Logger) *Handler {
+// NewHandler returns a handler over the use cases. It logs nothing: the
+// logging and errors interceptors do.
+func NewHandler(a *app.Service) *Handler {
 	return &Handler{app: a}
 }
 

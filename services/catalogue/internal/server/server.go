@@ -166,7 +166,7 @@ func wire(_ context.Context, h *service.Host, cfg Config) error {
 		AllowHTTPImages: cfg.ImageURLsAllowHTTP,
 	}, logger)
 
-	h.Register(&cataloguev1.CatalogueService_ServiceDesc, ports.NewHandler(svc, logger))
+	h.Register(&cataloguev1.CatalogueService_ServiceDesc, ports.NewHandler(svc))
 	// Watch streams end as shutdown starts, so they don't hold up GracefulStop.
 	h.OnShutdown(hub.Close)
 	h.Go("follow catalogue events", events.Follow(h.StreamsReady(), h.JetStream(), contract.Stream, lru, hub, logger))

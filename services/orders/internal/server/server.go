@@ -115,7 +115,7 @@ func wire(_ context.Context, h *service.Host, cfg Config) error {
 		Unconfirmed: unconfirmed,
 	}, cfg.Orders, logger)
 
-	h.Register(&ordersv1.OrderService_ServiceDesc, ports.NewHandler(svc, logger))
+	h.Register(&ordersv1.OrderService_ServiceDesc, ports.NewHandler(svc))
 	h.Every("delete expired idempotency keys", cfg.Orders.SweepInterval, svc.SweepKeys)
 	return nil
 }
