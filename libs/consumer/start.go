@@ -126,6 +126,15 @@ func (r *Runner) ensureConsumer(ctx context.Context) (jetstream.Consumer, error)
 			}
 			return cons, nil
 		}
+		if errors.Is(err, jetstream.ErrNotPullConsumer) {
+			// Not ours to take over; the server says why (setup gives up on
+			// its rejection rather than retry).
+			cons, err = r.js.UpdateConsumer(ctx, r.cfg.Stream, cc)
+			if err != nil {
+				return nil, fmt.Errorf("update %s: %w", where, err)
+			}
+			return cons, nil
+		}
 		if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return nil, fmt.Errorf("look up %s: %w", where, err)
 		}
