@@ -66,8 +66,12 @@ type Config struct {
 	// (default 30s). Handlers run with this as their deadline.
 	AckWait time.Duration
 	// MaxDeliver is the number of attempts before a message is dead-lettered
-	// (default 5). The JetStream consumer allows one delivery more, so that a
-	// message whose last attempt never finished (a crash) is still dead-lettered.
+	// (default 5). Only attempts that are the handler's to answer for count:
+	// one that failed because the database was unreachable does not (the
+	// runner pauses instead). The runner keeps the count in Postgres
+	// (consumer_attempts); the JetStream consumer redelivers without limit.
+	// A redelivery is counted before its handler runs, so attempts that
+	// never finish (a crash) still count, all but the first delivery's.
 	MaxDeliver int
 	// Backoff is the delay before retry n (after attempt n); the last value
 	// repeats (default 1s, 5s, 30s).
@@ -149,32 +153,35 @@ func (cfg Config) validate() error {
 func (cfg Config) redeliveryHorizon() time.Duration {
 	h := time.Duration(cfg.MaxDeliver+1) * cfg.AckWait
 	for attempt := 1; attempt <= cfg.MaxDeliver; attempt++ {
-		h += cfg.backoffAfter(uint64(attempt))
+		h += cfg.backoffAfter(int64(attempt))
 	}
 	return h
 }
 
 // backoffAfter returns the delay before the retry that follows the given
 // attempt (1-based); the last configured delay repeats.
-func (cfg Config) backoffAfter(attempt uint64) time.Duration {
+func (cfg Config) backoffAfter(attempt int64) time.Duration {
 	if len(cfg.Backoff) == 0 {
 		return 0
 	}
 	i := 0
-	for n := uint64(1); n < attempt && i < len(cfg.Backoff)-1; n++ {
+	for n := int64(1); n < attempt && i < len(cfg.Backoff)-1; n++ {
 		i++
 	}
 	return cfg.Backoff[i]
 }
 
-// consumerConfig is the JetStream consumer for cfg. JetStream's BackOff
-// replaces AckWait for each delivery, so every step is AckWait plus the
-// configured delay: a handler always gets its full AckWait, and a message
-// whose attempt never finished waits the same backoff as a failed one.
+// consumerConfig is the JetStream consumer for cfg, delivering from the
+// start of the stream (ensureConsumer picks where a new one starts).
+// JetStream's BackOff replaces AckWait for each delivery, so every step is
+// AckWait plus the configured delay: a handler always gets its full
+// AckWait, and a message whose attempt never finished waits the same
+// backoff as a failed one. MaxDeliver is unlimited: JetStream counts every
+// delivery, those handed back during a database outage too, so the runner
+// enforces cfg.MaxDeliver from its own count. The filters include the
+// durable's redrive subjects.
 func (cfg Config) consumerConfig() jetstream.ConsumerConfig {
-	maxDeliver := cfg.MaxDeliver + 1
-	steps := min(len(cfg.Backoff), maxDeliver)
-	backoff := make([]time.Duration, steps)
+	backoff := make([]time.Duration, len(cfg.Backoff))
 	for i := range backoff {
 		backoff[i] = cfg.AckWait + cfg.Backoff[i]
 	}
@@ -184,19 +191,19 @@ func (cfg Config) consumerConfig() jetstream.ConsumerConfig {
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       cfg.AckWait,
-		MaxDeliver:    maxDeliver,
+		MaxDeliver:    -1,
 		BackOff:       backoff,
 		MaxAckPending: cfg.MaxAckPending,
 	}
-	if steps > 0 {
+	if len(backoff) > 0 {
 		cc.AckWait = backoff[0]
 	}
-	switch len(cfg.FilterSubjects) {
+	switch filters := cfg.filterSubjects(); len(filters) {
 	case 0:
 	case 1:
-		cc.FilterSubject = cfg.FilterSubjects[0]
+		cc.FilterSubject = filters[0]
 	default:
-		cc.FilterSubjects = cfg.FilterSubjects
+		cc.FilterSubjects = filters
 	}
 	return cc
 }
@@ -209,6 +216,11 @@ type options struct {
 	propagator      propagation.TextMapPropagator
 	pendingInterval time.Duration
 	pruneInterval   time.Duration
+	// dbTimeout bounds a ping and each bookkeeping statement; probeMinDelay
+	// and probeMaxDelay space out the pings of a paused runner.
+	dbTimeout     time.Duration
+	probeMinDelay time.Duration
+	probeMaxDelay time.Duration
 	// skipAck, when set and true for a message, leaves a committed message
 	// unacknowledged so that tests can force a genuine redelivery.
 	skipAck func(Message) bool
@@ -238,8 +250,11 @@ type Runner struct {
 	propagator propagation.TextMapPropagator
 	opts       options
 	dlqSubject string
-	// maxDeliver is cfg.MaxDeliver in the type of NumDelivered.
-	maxDeliver uint64
+	// maxDeliver is cfg.MaxDeliver in the type of attempt counts.
+	maxDeliver int64
+	// refunds are charged attempts that a database outage ended, to take
+	// back once it answers. Only Run's goroutine touches them.
+	refunds map[attemptKey]int
 }
 
 // New validates cfg, applies defaults and registers metrics on reg (nil
@@ -255,7 +270,13 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config, handler Handler
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	o := options{pendingInterval: pendingInterval, pruneInterval: pruneInterval}
+	o := options{
+		pendingInterval: pendingInterval,
+		pruneInterval:   pruneInterval,
+		dbTimeout:       DefaultProbeTimeout,
+		probeMinDelay:   probeMinDelay,
+		probeMaxDelay:   probeMaxDelay,
+	}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -280,7 +301,8 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config, handler Handler
 		propagator: o.propagator,
 		opts:       o,
 		dlqSubject: broker.DeadLetterSubject(cfg.Durable),
-		maxDeliver: uint64(cfg.MaxDeliver), //nolint:gosec // validate ensures MaxDeliver >= 1.
+		maxDeliver: int64(cfg.MaxDeliver),
+		refunds:    make(map[attemptKey]int),
 	}, nil
 }
 
@@ -289,6 +311,10 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config, handler Handler
 // fetching, finishes the message in hand (its handler keeps running with
 // AckWait as deadline), releases the rest of the batch for redelivery, and
 // returns nil.
+//
+// When the database does not answer, Run hands the batch in hand back
+// without using up attempts and fetches nothing until a ping succeeds
+// (storefront_consumer_paused is 1 meanwhile).
 //
 // Setup is retried while NATS is unreachable or the stream does not exist
 // yet (its producer may start later). Run returns an error only when the
@@ -310,7 +336,13 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	r.logger.InfoContext(ctx, "consumer started")
 	for ctx.Err() == nil {
-		next, err := r.fetch(ctx, cons)
+		if len(r.refunds) > 0 {
+			r.settleRefunds(ctx)
+		}
+		next, outage, err := r.fetch(ctx, cons)
+		if outage != nil {
+			r.waitForDatabase(ctx, outage)
+		}
 		if errors.Is(err, nats.ErrConnectionClosed) {
 			return fmt.Errorf("consume %s: %w", r.cfg.Durable, err)
 		}
@@ -336,10 +368,8 @@ func (r *Runner) Run(ctx context.Context) error {
 func (r *Runner) setup(ctx context.Context) (jetstream.Consumer, error) {
 	delay := retryDelay
 	for {
-		cons, err := r.js.CreateOrUpdateConsumer(ctx, r.cfg.Stream, r.cfg.consumerConfig())
-		if err != nil {
-			err = fmt.Errorf("create consumer %s on stream %s: %w", r.cfg.Durable, r.cfg.Stream, err)
-		} else {
+		cons, err := r.ensureConsumer(ctx)
+		if err == nil {
 			err = r.ensureDeadLetterStream(ctx)
 		}
 		switch {
@@ -375,23 +405,30 @@ func retryable(err error) bool {
 }
 
 // fetch runs one pull request and handles what it delivers. It returns the
-// consumer to use next, recreated if the server lost it.
-func (r *Runner) fetch(ctx context.Context, cons jetstream.Consumer) (jetstream.Consumer, error) {
+// consumer to use next, recreated if the server lost it, and a non-nil
+// outage when a message found the database unreachable: the messages after
+// it in the batch are handed back unhandled.
+func (r *Runner) fetch(ctx context.Context, cons jetstream.Consumer) (next jetstream.Consumer, outage, err error) {
 	batch, err := cons.Fetch(r.cfg.FetchBatch, jetstream.FetchMaxWait(fetchWait))
 	if err != nil {
-		return r.recreateIfLost(ctx, cons, fmt.Errorf("pull from %s: %w", r.cfg.Durable, err))
+		next, err = r.recreateIfLost(ctx, cons, fmt.Errorf("pull from %s: %w", r.cfg.Durable, err))
+		return next, nil, err
 	}
 	for msg := range batch.Messages() {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			r.release(ctx, msg)
-			continue
+		case outage != nil:
+			r.postpone(ctx, msg)
+		default:
+			outage = r.process(ctx, msg)
 		}
-		r.process(ctx, msg)
 	}
 	if err := batch.Error(); err != nil && ctx.Err() == nil {
-		return r.recreateIfLost(ctx, cons, fmt.Errorf("pull from %s: %w", r.cfg.Durable, err))
+		next, err = r.recreateIfLost(ctx, cons, fmt.Errorf("pull from %s: %w", r.cfg.Durable, err))
+		return next, outage, err
 	}
-	return cons, nil
+	return cons, outage, nil
 }
 
 // recreateIfLost recreates the consumer when err says the server no longer
@@ -401,7 +438,7 @@ func (r *Runner) recreateIfLost(ctx context.Context, cons jetstream.Consumer, er
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrConsumerDeleted) {
 		return cons, err
 	}
-	next, cerr := r.js.CreateOrUpdateConsumer(ctx, r.cfg.Stream, r.cfg.consumerConfig())
+	next, cerr := r.ensureConsumer(ctx)
 	if cerr != nil {
 		return cons, fmt.Errorf("recreate consumer after %w: %w", err, cerr)
 	}
@@ -449,12 +486,14 @@ func (r *Runner) pollPending(ctx context.Context, cons jetstream.Consumer) {
 	}
 }
 
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) {
+// sleep waits for d or until ctx is done, and reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+		return false
 	case <-t.C:
+		return true
 	}
 }

@@ -78,39 +78,75 @@ func TestConsumerConfig(t *testing.T) {
 		want jetstream.ConsumerConfig
 	}{
 		{
-			name: "backoff steps add to ack wait, one spare delivery",
+			name: "backoff steps add to ack wait, deliveries unlimited, a redrive filter",
 			cfg: Config{
 				Stream: "ORDERS", Durable: "analytics", FilterSubjects: []string{"orders.order.placed"},
 				AckWait: 10 * time.Second, MaxDeliver: 3, Backoff: []time.Duration{time.Second, 5 * time.Second},
 				MaxAckPending: 100,
 			},
 			want: jetstream.ConsumerConfig{
-				Durable:       "analytics",
-				Description:   "storefront consumer analytics",
-				DeliverPolicy: jetstream.DeliverAllPolicy,
-				AckPolicy:     jetstream.AckExplicitPolicy,
-				AckWait:       11 * time.Second,
-				MaxDeliver:    4,
-				BackOff:       []time.Duration{11 * time.Second, 15 * time.Second},
-				MaxAckPending: 100,
-				FilterSubject: "orders.order.placed",
+				Durable:        "analytics",
+				Description:    "storefront consumer analytics",
+				DeliverPolicy:  jetstream.DeliverAllPolicy,
+				AckPolicy:      jetstream.AckExplicitPolicy,
+				AckWait:        11 * time.Second,
+				MaxDeliver:     -1,
+				BackOff:        []time.Duration{11 * time.Second, 15 * time.Second},
+				MaxAckPending:  100,
+				FilterSubjects: []string{"orders.order.placed", "orders._redrive.analytics.order.placed"},
 			},
 		},
 		{
-			name: "backoff longer than max deliver is cut, several filters",
+			name: "every backoff step however few the attempts, several filters",
 			cfg: Config{
 				Stream: "ORDERS", Durable: "billing", FilterSubjects: []string{"orders.order.placed", "orders.order.cancelled"},
 				AckWait: time.Second, MaxDeliver: 1, Backoff: []time.Duration{time.Second, 2 * time.Second, 3 * time.Second},
 			},
 			want: jetstream.ConsumerConfig{
-				Durable:        "billing",
-				Description:    "storefront consumer billing",
-				DeliverPolicy:  jetstream.DeliverAllPolicy,
-				AckPolicy:      jetstream.AckExplicitPolicy,
-				AckWait:        2 * time.Second,
-				MaxDeliver:     2,
-				BackOff:        []time.Duration{2 * time.Second, 3 * time.Second},
-				FilterSubjects: []string{"orders.order.placed", "orders.order.cancelled"},
+				Durable:       "billing",
+				Description:   "storefront consumer billing",
+				DeliverPolicy: jetstream.DeliverAllPolicy,
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       2 * time.Second,
+				MaxDeliver:    -1,
+				BackOff:       []time.Duration{2 * time.Second, 3 * time.Second, 4 * time.Second},
+				FilterSubjects: []string{
+					"orders.order.placed", "orders.order.cancelled",
+					"orders._redrive.billing.order.placed", "orders._redrive.billing.order.cancelled",
+				},
+			},
+		},
+		{
+			name: "a wildcard filter covers the redrive subject",
+			cfg: Config{
+				Stream: "ORDERS", Durable: "audit", FilterSubjects: []string{"orders.>"},
+				AckWait: time.Second, Backoff: []time.Duration{time.Second},
+			},
+			want: jetstream.ConsumerConfig{
+				Durable:       "audit",
+				Description:   "storefront consumer audit",
+				DeliverPolicy: jetstream.DeliverAllPolicy,
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       2 * time.Second,
+				MaxDeliver:    -1,
+				BackOff:       []time.Duration{2 * time.Second},
+				FilterSubject: "orders.>",
+			},
+		},
+		{
+			name: "no filter: every subject",
+			cfg: Config{
+				Stream: "ORDERS", Durable: "all",
+				AckWait: time.Second, Backoff: []time.Duration{time.Second},
+			},
+			want: jetstream.ConsumerConfig{
+				Durable:       "all",
+				Description:   "storefront consumer all",
+				DeliverPolicy: jetstream.DeliverAllPolicy,
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       2 * time.Second,
+				MaxDeliver:    -1,
+				BackOff:       []time.Duration{2 * time.Second},
 			},
 		},
 	}
@@ -121,7 +157,7 @@ func TestConsumerConfig(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("consumerConfig() mismatch (-want +got):\n%s", diff)
 			}
-			if len(got.BackOff) > got.MaxDeliver {
+			if got.MaxDeliver != -1 && len(got.BackOff) > got.MaxDeliver {
 				t.Errorf("server would reject %d backoff steps for max deliver %d", len(got.BackOff), got.MaxDeliver)
 			}
 		})
@@ -132,7 +168,7 @@ func TestBackoffAfter(t *testing.T) {
 	t.Parallel()
 	cfg := Config{Backoff: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second}}
 	tests := []struct {
-		attempt uint64
+		attempt int64
 		want    time.Duration
 	}{
 		{0, time.Second},
@@ -143,7 +179,7 @@ func TestBackoffAfter(t *testing.T) {
 		{1 << 40, 30 * time.Second},
 	}
 	for _, tt := range tests {
-		t.Run(strconv.FormatUint(tt.attempt, 10), func(t *testing.T) {
+		t.Run(strconv.FormatInt(tt.attempt, 10), func(t *testing.T) {
 			t.Parallel()
 			if got := cfg.backoffAfter(tt.attempt); got != tt.want {
 				t.Errorf("backoffAfter(%d) = %s, want %s", tt.attempt, got, tt.want)

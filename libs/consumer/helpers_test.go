@@ -47,10 +47,16 @@ func newEnv(t *testing.T) *env {
 	if testing.Short() {
 		t.Skip("integration test; needs Docker")
 	}
+	return newEnvOn(t, pg)
+}
+
+// newEnvOn is newEnv on a database of p.
+func newEnvOn(t *testing.T, p *testenv.Postgres) *env {
+	t.Helper()
 	ctx := t.Context()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	pool, err := postgres.NewPool(ctx, postgres.Config{URL: pg.NewDatabase(t), MaxConns: 10, ConnectTimeout: 10 * time.Second})
+	pool, err := postgres.NewPool(ctx, postgres.Config{URL: p.NewDatabase(t), MaxConns: 10, ConnectTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatalf("open pool: %v", err)
 	}
@@ -299,6 +305,24 @@ func (e *env) consumerInfo(t *testing.T, durable string) *jetstream.ConsumerInfo
 		t.Fatalf("consumer %s info: %v", durable, err)
 	}
 	return info
+}
+
+// deadLetterCount returns how many dead letters durable has on DEADLETTER.
+func (e *env) deadLetterCount(t *testing.T, durable string) int {
+	t.Helper()
+	s, err := e.js.Stream(t.Context(), broker.DeadLetterStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0
+	}
+	if err != nil {
+		t.Fatalf("look up stream %s: %v", broker.DeadLetterStream, err)
+	}
+	subject := broker.DeadLetterSubject(durable)
+	info, err := s.Info(t.Context(), jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatalf("stream %s info: %v", broker.DeadLetterStream, err)
+	}
+	return int(info.State.Subjects[subject])
 }
 
 // deadLetter returns the last dead letter of durable, or nil.

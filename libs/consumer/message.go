@@ -27,7 +27,9 @@ type Message struct {
 	Data []byte
 	// Headers are the message headers as received; treat them as read-only.
 	Headers nats.Header
-	// NumDelivered counts deliveries of this message, starting at 1.
+	// NumDelivered counts deliveries of this message, starting at 1. It
+	// includes deliveries handed back during a database outage, so it is not
+	// the count of attempts that MaxDeliver bounds.
 	NumDelivered uint64
 }
 
@@ -59,7 +61,9 @@ func (m Message) Decode() (proto.Message, error) {
 // (postgres.TxFrom gives it to code that needs it directly), so they commit
 // with the inbox row, exactly once. A returned error rolls it all back and
 // the message is retried, or dead-lettered after the last attempt or at once
-// when the error is Permanent.
+// when the error is Permanent. An error that the database caused (a lost
+// connection, a server that does not answer) does not use up an attempt:
+// the message is handed back and the runner waits for the database.
 type Handler func(ctx context.Context, msg Message) error
 
 // permanentError marks an error that retrying cannot fix.

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,13 +15,20 @@ const (
 	outcomeDuplicate    = "duplicate"
 	outcomeRetried      = "retried"
 	outcomeDeadLettered = "dead_lettered"
+	// outcomeDeferred: handed back because the database failed; the
+	// attempt does not count.
+	outcomeDeferred = "deferred"
+	// outcomeSkipped: an event re-driven to another durable consumer.
+	outcomeSkipped = "skipped"
 )
 
 // metrics are the collectors of one Runner, curried with its consumer label.
 type metrics struct {
-	messages    *prometheus.CounterVec
-	pending     prometheus.Gauge
-	deadLetters prometheus.Counter
+	messages           *prometheus.CounterVec
+	pending            prometheus.Gauge
+	deadLetters        prometheus.Counter
+	deadLetterFailures prometheus.Counter
+	paused             prometheus.Gauge
 }
 
 // newMetrics registers the consumer collectors on reg. Several runners in one
@@ -29,7 +37,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer, consumer string) (*metrics, error) {
 	messages := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "storefront_consumer_messages_total",
-		Help: "Messages handled by a consumer, by outcome (processed, duplicate, retried, dead_lettered).",
+		Help: "Messages handled by a consumer, by outcome (processed, duplicate, retried, dead_lettered, deferred: handed back uncounted because the database failed, skipped: re-driven to another consumer).",
 	}, []string{"consumer", "outcome"})
 	pending := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "storefront_consumer_pending",
@@ -39,30 +47,47 @@ func newMetrics(reg prometheus.Registerer, consumer string) (*metrics, error) {
 		Name: "storefront_consumer_dead_letters_total",
 		Help: "Messages a consumer copied to the dead-letter stream.",
 	}, []string{"consumer"})
+	deadLetterFailures := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "storefront_consumer_deadletter_publish_failures_total",
+		Help: "Dead letters a consumer failed to store; the message is retried until one is stored.",
+	}, []string{"consumer"})
+	paused := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "storefront_consumer_paused",
+		Help: "1 while a consumer fetches nothing because its database does not answer.",
+	}, []string{"consumer"})
 
-	var err error
 	if reg != nil {
-		if messages, err = telemetry.RegisterOrExisting(reg, messages); err != nil {
-			return nil, fmt.Errorf("register consumer metrics: %w", err)
-		}
-		if pending, err = telemetry.RegisterOrExisting(reg, pending); err != nil {
-			return nil, fmt.Errorf("register consumer metrics: %w", err)
-		}
-		if deadLetters, err = telemetry.RegisterOrExisting(reg, deadLetters); err != nil {
-			return nil, fmt.Errorf("register consumer metrics: %w", err)
+		if err := errors.Join(
+			register(reg, &messages), register(reg, &pending), register(reg, &deadLetters),
+			register(reg, &deadLetterFailures), register(reg, &paused),
+		); err != nil {
+			return nil, err
 		}
 	}
 
 	m := &metrics{
-		messages:    messages.MustCurryWith(prometheus.Labels{"consumer": consumer}),
-		pending:     pending.WithLabelValues(consumer),
-		deadLetters: deadLetters.WithLabelValues(consumer),
+		messages:           messages.MustCurryWith(prometheus.Labels{"consumer": consumer}),
+		pending:            pending.WithLabelValues(consumer),
+		deadLetters:        deadLetters.WithLabelValues(consumer),
+		deadLetterFailures: deadLetterFailures.WithLabelValues(consumer),
+		paused:             paused.WithLabelValues(consumer),
 	}
 	// Expose every outcome from the start so rate() sees the first increment.
-	for _, o := range []string{outcomeProcessed, outcomeDuplicate, outcomeRetried, outcomeDeadLettered} {
+	for _, o := range []string{outcomeProcessed, outcomeDuplicate, outcomeRetried, outcomeDeadLettered, outcomeDeferred, outcomeSkipped} {
 		m.messages.WithLabelValues(o)
 	}
 	return m, nil
+}
+
+// register registers *c on reg, or points it at the equal collector
+// registered first.
+func register[C prometheus.Collector](reg prometheus.Registerer, c *C) error {
+	got, err := telemetry.RegisterOrExisting(reg, *c)
+	if err != nil {
+		return fmt.Errorf("register consumer metrics: %w", err)
+	}
+	*c = got
+	return nil
 }
 
 func (m *metrics) count(outcome string) {

@@ -32,25 +32,48 @@ const HeaderEventID = "Storefront-Event-Id"
 // maxReasonLen bounds the dead-letter reason header.
 const maxReasonLen = 1024
 
-const insertInbox = `INSERT INTO consumer_inbox (consumer, event_id, subject)
-VALUES ($1, $2, $3)
+const insertInbox = `INSERT INTO consumer_inbox (consumer, event_id, subject, stream_seq)
+VALUES ($1, $2, $3, $4)
 ON CONFLICT (consumer, event_id) DO NOTHING`
 
 // errAttemptsExhausted is the dead-letter reason for a message whose attempts
 // all ended without an outcome, for example because the process crashed.
 var errAttemptsExhausted = errors.New("no attempt finished within max deliveries")
 
+// delivery is one delivered message: the Message the handler sees and its
+// place on the stream.
+type delivery struct {
+	msg Message
+	// seq is the message's stream sequence.
+	seq uint64
+	// foreign is set on an event re-driven to another durable consumer.
+	foreign bool
+}
+
 // process handles one delivery and acks, naks or dead-letters it. It never
 // gives up half-way when runCtx is cancelled: the handler keeps AckWait.
-func (r *Runner) process(runCtx context.Context, jm jetstream.Msg) {
+// It returns a non-nil outage when the database did not answer: the message
+// is handed back without using up an attempt, and the caller pauses.
+//
+// A first delivery runs at once and is counted only if the handler fails.
+// A redelivery is counted before its handler runs, so that attempts that
+// never finish (a crash, a hang past AckWait) still use up the budget.
+func (r *Runner) process(runCtx context.Context, jm jetstream.Msg) (outage error) {
 	base := context.WithoutCancel(runCtx)
-	msg, err := newMessage(jm)
+	d, err := newDelivery(jm, r.cfg.Durable)
 	if err != nil {
 		r.logger.ErrorContext(base, "drop malformed delivery", slog.String("subject", jm.Subject()), slog.Any("error", err))
 		if err := jm.Term(); err != nil {
 			r.logger.WarnContext(base, "terminate malformed delivery", slog.Any("error", err))
 		}
-		return
+		return nil
+	}
+	msg := d.msg
+	if d.foreign {
+		// Re-driven to another consumer of the subject; not ours to handle.
+		r.ack(base, r.logger, jm)
+		r.metrics.count(outcomeSkipped)
+		return nil
 	}
 
 	ctx := r.propagator.Extract(base, broker.HeaderCarrier(jm.Headers()))
@@ -74,13 +97,29 @@ func (r *Runner) process(runCtx context.Context, jm jetstream.Msg) {
 		slog.Uint64("delivery", msg.NumDelivered),
 	)
 
-	if msg.NumDelivered > r.maxDeliver {
-		r.deadLetter(ctx, logger, jm, msg, errAttemptsExhausted)
-		return
+	// charged is the attempt count including this attempt, when it was
+	// counted before the handler ran.
+	var charged int64
+	if msg.NumDelivered > 1 {
+		b, err := r.charge(ctx, d)
+		if err != nil {
+			return r.uncounted(ctx, logger, jm, d, err)
+		}
+		switch {
+		case b.deadReason != "":
+			span.SetStatus(codes.Error, "dead-lettered")
+			r.deadLetter(ctx, logger, jm, d, b.attempts, errors.New(b.deadReason))
+			return nil
+		case b.attempts > r.maxDeliver:
+			span.SetStatus(codes.Error, "dead-lettered")
+			r.deadLetter(ctx, logger, jm, d, b.attempts, errAttemptsExhausted)
+			return nil
+		}
+		charged = b.attempts
 	}
 
 	hctx, cancel := context.WithTimeout(ctx, r.cfg.AckWait)
-	duplicate, err := r.handle(hctx, msg)
+	duplicate, err := r.handle(hctx, d)
 	cancel()
 	switch {
 	case err == nil && duplicate:
@@ -88,52 +127,119 @@ func (r *Runner) process(runCtx context.Context, jm jetstream.Msg) {
 		r.ack(ctx, logger, jm)
 		r.metrics.count(outcomeDuplicate)
 		logger.DebugContext(ctx, "skipped duplicate event")
+		return nil
 	case err == nil:
 		if r.opts.skipAck == nil || !r.opts.skipAck(msg) {
 			r.ack(ctx, logger, jm)
 		}
 		r.metrics.count(outcomeProcessed)
 		logger.DebugContext(ctx, "processed event")
-	case isPermanent(err) || msg.NumDelivered >= r.maxDeliver:
-		span.RecordError(err)
+		return nil
+	}
+
+	span.RecordError(err)
+	countable, outage := r.diagnose(ctx, err)
+	if !countable {
+		span.SetStatus(codes.Error, "deferred")
+		return r.handBack(ctx, logger, jm, d, charged > 0, err, outage)
+	}
+	attempts := charged
+	if attempts == 0 && !isPermanent(err) {
+		b, cerr := r.charge(ctx, d)
+		if cerr != nil {
+			return r.uncounted(ctx, logger, jm, d, errors.Join(err, cerr))
+		}
+		attempts = b.attempts
+	}
+	if isPermanent(err) || attempts >= r.maxDeliver {
 		span.SetStatus(codes.Error, "dead-lettered")
-		r.deadLetter(ctx, logger, jm, msg, err)
-	default:
-		span.RecordError(err)
-		span.SetStatus(codes.Error, "retry")
-		r.retry(ctx, logger, jm, msg, err)
+		r.deadLetter(ctx, logger, jm, d, attempts, err)
+		return nil
+	}
+	span.SetStatus(codes.Error, "retry")
+	r.retry(ctx, logger, jm, attempts, err)
+	return nil
+}
+
+// uncounted hands back a delivery whose attempt could not be counted: the
+// database failed, so the attempt does not count either way. It is an
+// outage when a ping fails too.
+func (r *Runner) uncounted(ctx context.Context, logger *slog.Logger, jm jetstream.Msg, d delivery, err error) (outage error) {
+	if perr := r.ping(ctx); perr != nil {
+		return r.handBack(ctx, logger, jm, d, false, err, fmt.Errorf("%w; ping: %w", err, perr))
+	}
+	return r.handBack(ctx, logger, jm, d, false, err, nil)
+}
+
+// handBack hands jm back with a short delay, without using up an attempt: the
+// database, not the handler, failed. A charge already made for the attempt
+// is refunded, at once if the database answers, else once it does.
+func (r *Runner) handBack(ctx context.Context, logger *slog.Logger, jm jetstream.Msg, d delivery, charged bool, cause, outage error) error {
+	if charged {
+		r.refundLater(d)
+		if outage == nil {
+			r.settleRefunds(ctx)
+		}
+	}
+	r.metrics.count(outcomeDeferred)
+	if outage != nil {
+		logger.DebugContext(ctx, "event deferred: database unreachable", slog.Any("error", cause))
+	} else {
+		logger.WarnContext(ctx, "event deferred: the database failed, not the handler; the attempt does not count", slog.Any("error", cause))
+	}
+	r.deferMsg(ctx, logger, jm)
+	return outage
+}
+
+// deferMsg naks jm with deferDelay. It does not count: the runner keeps
+// its own count of attempts.
+func (r *Runner) deferMsg(ctx context.Context, logger *slog.Logger, jm jetstream.Msg) {
+	if err := jm.NakWithDelay(deferDelay); err != nil {
+		logger.WarnContext(ctx, "nak deferred message; it will be redelivered after ack wait", slog.Any("error", err))
 	}
 }
 
-// release gives back a message fetched after shutdown began. Its last
-// delivery is processed instead, because a nak would exhaust its attempts
-// without one having run.
+// release gives back a message fetched after shutdown began. Deliveries are
+// not the budget, so a nak costs it nothing.
 func (r *Runner) release(ctx context.Context, jm jetstream.Msg) {
-	meta, err := jm.Metadata()
-	if err != nil || meta.NumDelivered >= r.maxDeliver {
-		r.process(ctx, jm)
-		return
-	}
 	if err := jm.Nak(); err != nil {
 		r.logger.WarnContext(ctx, "release message at shutdown; it will be redelivered after ack wait",
 			slog.String("subject", jm.Subject()), slog.Any("error", err))
 	}
 }
 
-// newMessage reads a delivery into a Message.
-func newMessage(jm jetstream.Msg) (Message, error) {
+// postpone hands back a message fetched in the same batch as the one that
+// found the database unreachable: it would fail the same way.
+func (r *Runner) postpone(ctx context.Context, jm jetstream.Msg) {
+	r.metrics.count(outcomeDeferred)
+	r.deferMsg(ctx, r.logger.With(slog.String("subject", jm.Subject())), jm)
+}
+
+// newDelivery reads a delivery. A message on a redrive subject is the
+// handler's with its original subject when it is addressed to durable, and
+// foreign otherwise.
+func newDelivery(jm jetstream.Msg, durable string) (delivery, error) {
 	meta, err := jm.Metadata()
 	if err != nil {
-		return Message{}, fmt.Errorf("read metadata: %w", err)
+		return delivery{}, fmt.Errorf("read metadata: %w", err)
 	}
 	h := jm.Headers()
-	return Message{
-		ID:           messageID(h, meta.Stream, meta.Sequence.Stream),
-		Subject:      jm.Subject(),
-		Type:         h.Get(broker.HeaderType),
-		Data:         jm.Data(),
-		Headers:      h,
-		NumDelivered: meta.NumDelivered,
+	subject := jm.Subject()
+	foreign := false
+	if target, original, ok := parseRedrive(subject); ok {
+		subject, foreign = original, target != durable
+	}
+	return delivery{
+		msg: Message{
+			ID:           messageID(h, meta.Stream, meta.Sequence.Stream),
+			Subject:      subject,
+			Type:         h.Get(broker.HeaderType),
+			Data:         jm.Data(),
+			Headers:      h,
+			NumDelivered: meta.NumDelivered,
+		},
+		seq:     meta.Sequence.Stream,
+		foreign: foreign,
 	}, nil
 }
 
@@ -149,20 +255,28 @@ func messageID(h nats.Header, stream string, seq uint64) string {
 	return stream + ":" + strconv.FormatUint(seq, 10)
 }
 
-// handle records msg in the inbox and runs the handler, in one transaction.
+// handle records d in the inbox and runs the handler, in one transaction.
 // It reports a duplicate, without running the handler, when the inbox already
-// has the event.
-func (r *Runner) handle(ctx context.Context, msg Message) (duplicate bool, err error) {
+// has the event. On success it also drops the event's attempt count, which
+// only a redelivery may have.
+func (r *Runner) handle(ctx context.Context, d delivery) (duplicate bool, err error) {
+	msg := d.msg
 	err = postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, insertInbox, r.cfg.Durable, msg.ID, msg.Subject)
+		tag, err := tx.Exec(ctx, insertInbox, r.cfg.Durable, msg.ID, msg.Subject, seqArg(d.seq))
 		if err != nil {
 			return fmt.Errorf("record event %s in inbox: %w", msg.ID, err)
 		}
 		if tag.RowsAffected() == 0 {
 			duplicate = true
-			return nil
+		} else if err := r.callHandler(ctx, tx, msg); err != nil {
+			return err
 		}
-		return r.callHandler(ctx, tx, msg)
+		if msg.NumDelivered > 1 {
+			if _, err := tx.Exec(ctx, forgetAttempts, r.cfg.Durable, msg.ID); err != nil {
+				return fmt.Errorf("forget attempts of event %s: %w", msg.ID, err)
+			}
+		}
+		return nil
 	})
 	return duplicate, err
 }
@@ -192,19 +306,27 @@ func (r *Runner) ack(ctx context.Context, logger *slog.Logger, jm jetstream.Msg)
 	}
 }
 
-// retry naks jm with the backoff for this attempt.
-func (r *Runner) retry(ctx context.Context, logger *slog.Logger, jm jetstream.Msg, msg Message, cause error) {
-	delay := r.cfg.backoffAfter(msg.NumDelivered)
+// retry naks jm with the backoff that follows its attempts-th attempt.
+func (r *Runner) retry(ctx context.Context, logger *slog.Logger, jm jetstream.Msg, attempts int64, cause error) {
+	delay := r.cfg.backoffAfter(attempts)
 	r.metrics.count(outcomeRetried)
-	logger.WarnContext(ctx, "event failed; will retry", slog.Duration("delay", delay), slog.Any("error", cause))
+	logger.WarnContext(ctx, "event failed; will retry", slog.Int64("attempt", attempts), slog.Duration("delay", delay), slog.Any("error", cause))
 	if err := jm.NakWithDelay(delay); err != nil {
 		logger.WarnContext(ctx, "nak message; it will be redelivered after ack wait", slog.Any("error", err))
 	}
 }
 
-// deadLetter copies msg to the dead-letter stream and terminates it. When the
-// copy cannot be stored it naks instead, so a later delivery tries again.
-func (r *Runner) deadLetter(ctx context.Context, logger *slog.Logger, jm jetstream.Msg, msg Message, cause error) {
+// deadLetter copies d to the dead-letter stream and terminates it. The
+// decision is recorded first, so that a later delivery of d only publishes
+// again. When the copy cannot be stored, d is not given up: it is nak'ed
+// with the backoff and the next delivery tries again, for as long as it
+// takes; storefront_consumer_deadletter_publish_failures_total counts the
+// failures.
+func (r *Runner) deadLetter(ctx context.Context, logger *slog.Logger, jm jetstream.Msg, d delivery, attempts int64, cause error) {
+	if err := r.markDead(ctx, d, attempts, cause); err != nil {
+		logger.WarnContext(ctx, "record dead-letter decision; a redelivery may run the handler again", slog.Any("error", err))
+	}
+	msg := d.msg
 	out := &nats.Msg{
 		Subject: r.dlqSubject,
 		Header:  deadLetterHeaders(msg, r.cfg.Durable, cause),
@@ -214,21 +336,20 @@ func (r *Runner) deadLetter(ctx context.Context, logger *slog.Logger, jm jetstre
 	_, err := r.js.PublishMsg(pctx, out)
 	cancel()
 	if err != nil {
-		err = fmt.Errorf("dead-letter event %s to %s: %w", msg.ID, r.dlqSubject, err)
-		if msg.NumDelivered > r.maxDeliver {
-			// No delivery is left: the message stays on its stream, unacked.
-			logger.ErrorContext(ctx, "event stranded: out of deliveries and not dead-lettered",
-				slog.Any("error", err), slog.Any("cause", cause))
-			return
+		r.metrics.deadLetterFailures.Inc()
+		delay := r.cfg.backoffAfter(attempts)
+		logger.ErrorContext(ctx, "dead-letter event; will try again", slog.String("dead_letter_subject", r.dlqSubject),
+			slog.Duration("delay", delay), slog.Any("error", err), slog.Any("cause", cause))
+		if err := jm.NakWithDelay(delay); err != nil {
+			logger.WarnContext(ctx, "nak message; it will be redelivered after ack wait", slog.Any("error", err))
 		}
-		r.retry(ctx, logger, jm, msg, err)
 		return
 	}
 	r.metrics.count(outcomeDeadLettered)
 	r.metrics.deadLetters.Inc()
 	logger.ErrorContext(ctx, "event dead-lettered", slog.String("dead_letter_subject", r.dlqSubject), slog.Any("error", cause))
 	if err := jm.TermWithReason("dead-lettered"); err != nil {
-		logger.WarnContext(ctx, "terminate dead-lettered message; a redelivery will dead-letter it again", slog.Any("error", err))
+		logger.WarnContext(ctx, "terminate dead-lettered message; its redelivery will publish the dead letter again", slog.Any("error", err))
 	}
 }
 

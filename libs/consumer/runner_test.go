@@ -81,10 +81,10 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	if err := Migrate(t.Context(), e.pool); err != nil {
 		t.Fatalf("second Migrate() error = %v", err)
 	}
-	if _, err := e.pool.Exec(t.Context(), insertInbox, "c", "e-1", "s"); err != nil {
+	if _, err := e.pool.Exec(t.Context(), insertInbox, "c", "e-1", "s", 1); err != nil {
 		t.Fatalf("insert into inbox: %v", err)
 	}
-	tag, err := e.pool.Exec(t.Context(), insertInbox, "c", "e-1", "s")
+	tag, err := e.pool.Exec(t.Context(), insertInbox, "c", "e-1", "s", 1)
 	if err != nil {
 		t.Fatalf("insert duplicate into inbox: %v", err)
 	}
@@ -358,18 +358,23 @@ func TestRunnerDeadLettersPermanentErrorAtOnce(t *testing.T) {
 	}
 }
 
+// A message that kills the process whenever it is handled must not come
+// back forever: each redelivery is counted before its handler runs, so the
+// crashed attempts use up the budget. A crash is simulated twice over: a
+// plain fetch takes the first delivery and never answers (first deliveries
+// are not counted before the handler), and a consumer_attempts row stands
+// for MaxDeliver redeliveries that were counted and then crashed.
 func TestRunnerDeadLettersMessageWhoseAttemptsNeverFinished(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	const durable = "crashed"
+	const maxDeliver = 2
 	ev := newEvents(1)[0]
 	e.publish(t, ev, nil)
-	cfg := Config{Durable: durable, AckWait: time.Second, MaxDeliver: 1, Backoff: []time.Duration{50 * time.Millisecond}}
+	cfg := Config{Durable: durable, AckWait: time.Second, MaxDeliver: maxDeliver, Backoff: []time.Duration{50 * time.Millisecond}}
 	h := &sideEffectHandler{}
 	r := e.newRunner(t, cfg, h.handle)
 
-	// A runner that crashes mid-handler: the only allowed attempt takes the
-	// message and never acks, naks or dead-letters it.
 	cons, err := e.js.CreateOrUpdateConsumer(t.Context(), testStream, r.cfg.consumerConfig())
 	if err != nil {
 		t.Fatalf("create consumer: %v", err)
@@ -384,6 +389,10 @@ func TestRunnerDeadLettersMessageWhoseAttemptsNeverFinished(t *testing.T) {
 	}
 	if fetched != 1 {
 		t.Fatalf("crashed runner fetched %d messages, want 1 (batch error %v)", fetched, batch.Error())
+	}
+	if _, err := e.pool.Exec(t.Context(), `INSERT INTO consumer_attempts (consumer, event_id, stream_seq, attempts) VALUES ($1, $2, 1, $3)`,
+		durable, ev.id, maxDeliver); err != nil {
+		t.Fatalf("record the crashed attempts: %v", err)
 	}
 
 	start(t, r)
@@ -402,7 +411,7 @@ func TestRunnerDeadLettersMessageWhoseAttemptsNeverFinished(t *testing.T) {
 		t.Errorf("dead-letter reason = %q, want %q", reason, errAttemptsExhausted)
 	}
 	if n := h.callsFor(ev.id); n != 0 {
-		t.Errorf("handler calls = %d, want 0: the attempt was used up by the crashed runner", n)
+		t.Errorf("handler calls = %d, want 0: the attempts were used up by the crashed runners", n)
 	}
 	eventually(t, "nothing left to ack", func() bool {
 		return e.consumerInfo(t, durable).NumAckPending == 0

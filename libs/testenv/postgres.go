@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
@@ -136,6 +137,34 @@ func (p *Postgres) adminExec(ctx context.Context, sql string) error {
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("exec: %w", err)
+	}
+	return nil
+}
+
+// Pause freezes the container's processes, as an outage that clients see
+// as hanging connections: the mapped port stays (a stopped and restarted
+// container may get a new one), but nothing answers until Unpause.
+func (p *Postgres) Pause(ctx context.Context) error {
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return fmt.Errorf("pause postgres: %w", err)
+	}
+	defer func() { _ = cli.Close() }()
+	if _, err := cli.ContainerPause(ctx, p.container.GetContainerID(), client.ContainerPauseOptions{}); err != nil {
+		return fmt.Errorf("pause postgres: %w", err)
+	}
+	return nil
+}
+
+// Unpause ends a Pause; the server answers again on the same port.
+func (p *Postgres) Unpause(ctx context.Context) error {
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return fmt.Errorf("unpause postgres: %w", err)
+	}
+	defer func() { _ = cli.Close() }()
+	if _, err := cli.ContainerUnpause(ctx, p.container.GetContainerID(), client.ContainerUnpauseOptions{}); err != nil {
+		return fmt.Errorf("unpause postgres: %w", err)
 	}
 	return nil
 }

@@ -139,6 +139,37 @@ func TestPostgresContainer(t *testing.T) {
 	if n != 0 {
 		t.Errorf("%d test databases left after cleanup, want 0", n)
 	}
+
+	t.Run("pause and unpause", func(t *testing.T) {
+		dsn := p.NewDatabase(t)
+		if err := p.Pause(t.Context()); err != nil {
+			t.Fatalf("Pause() error = %v", err)
+		}
+		paused := true
+		t.Cleanup(func() {
+			if paused {
+				if err := p.Unpause(context.WithoutCancel(t.Context())); err != nil {
+					t.Errorf("Unpause() error = %v", err)
+				}
+			}
+		})
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		if conn, err := pgx.Connect(ctx, dsn); err == nil {
+			_ = conn.Close(context.WithoutCancel(ctx))
+			t.Fatal("connected to a paused server")
+		}
+		if err := p.Unpause(t.Context()); err != nil {
+			t.Fatalf("Unpause() error = %v", err)
+		}
+		paused = false
+		// Same DSN, same port: the server answers again.
+		conn := connect(t, dsn)
+		var one int
+		if err := conn.QueryRow(t.Context(), "SELECT 1").Scan(&one); err != nil {
+			t.Errorf("query after Unpause: %v", err)
+		}
+	})
 }
 
 func TestPostgresDB(t *testing.T) {

@@ -78,12 +78,16 @@ Flags (accepted before or after the command):
 Dead letters (stream DEADLETTER, subjects deadletter.<durable>):
   list prints, oldest first, each dead letter's stream sequence, when it was
   dead-lettered, the consumer, the original subject, the event id, the number
-  of deliveries and the reason. redrive publishes a dead letter again to its
-  original subject with its original headers and event id (Storefront-Event-Id;
-  Nats-Msg-Id becomes <event id>:redrive:<seq>), waits for the stream to store
-  it, then deletes it from DEADLETTER. Every consumer of that subject receives
-  it; those that already handled the event skip it through their inbox, as
-  long as it keeps the event (7 days by default).
+  of deliveries and the reason. redrive publishes a dead letter again, to the
+  one consumer that dead-lettered it: on its redrive subject (the original
+  subject with _redrive.<durable> after the first token, which the original
+  stream stores and only that consumer receives), with its original headers
+  and event id (Storefront-Event-Id; Nats-Msg-Id becomes
+  <event id>:redrive:<seq>). It waits for the stream to store it, then deletes
+  it from DEADLETTER. The other consumers of the subject never see it, however
+  old the dead letter. A dead letter whose consumer is gone from the stream,
+  or does not filter on its redrive subject (a service from before redrive
+  subjects), stays in DEADLETTER.
 
 Parked outbox events (outbox_events rows with dead_at set):
   a service's relay parks an event after OUTBOX_MAX_ATTEMPTS failures of its

@@ -158,12 +158,14 @@ func (c *cli) deadLettersList(ctx context.Context, args []string) error {
 
 // redriveResult reports one re-driven dead letter; --json prints it as is.
 type redriveResult struct {
-	Seq       uint64 `json:"seq"`
-	Consumer  string `json:"consumer"`
-	EventID   string `json:"event_id"`
-	Subject   string `json:"subject"`
-	Stream    string `json:"stream"`
-	StreamSeq uint64 `json:"stream_seq"`
+	Seq      uint64 `json:"seq"`
+	Consumer string `json:"consumer"`
+	EventID  string `json:"event_id"`
+	// Subject is the consumer's redrive subject, where the copy went.
+	Subject         string `json:"subject"`
+	OriginalSubject string `json:"original_subject"`
+	Stream          string `json:"stream"`
+	StreamSeq       uint64 `json:"stream_seq"`
 	// Duplicate means the stream already had this copy: an earlier redrive
 	// published it but did not get to delete the dead letter.
 	Duplicate bool `json:"duplicate,omitempty"`
@@ -261,10 +263,12 @@ func (c *cli) deadLettersRedrive(ctx context.Context, args []string) error {
 	return nil
 }
 
-// redrive publishes the dead letter m to its original subject, waits for the
-// stream to store it, and deletes m. The copy carries the original headers
-// (event type, trace context), Storefront-Event-Id so that consumers keep the
-// event's inbox identity, and a Nats-Msg-Id of its own.
+// redrive publishes the dead letter m to the redrive subject of the
+// consumer that dead-lettered it, waits for the stream to store it, and
+// deletes m. The copy carries the original headers (event type, trace
+// context), Storefront-Event-Id so that the consumer keeps the event's inbox
+// identity, and a Nats-Msg-Id of its own. Only that consumer receives it:
+// the others handled the event, and their inbox may have forgotten it.
 func (c *cli) redrive(ctx context.Context, js jetstream.JetStream, dlq jetstream.Stream, m *jetstream.RawStreamMsg) (redriveResult, error) {
 	dl := readDeadLetter(m)
 	if dl.OriginalSubject == "" {
@@ -272,6 +276,9 @@ func (c *cli) redrive(ctx context.Context, js jetstream.JetStream, dlq jetstream
 	}
 	if dl.EventID == "" {
 		return redriveResult{}, fmt.Errorf("dead letter %d has no event id", dl.Seq)
+	}
+	if dl.Consumer == "" || strings.ContainsAny(dl.Consumer, ".*> \t\r\n") {
+		return redriveResult{}, fmt.Errorf("dead letter %d names no consumer to re-drive it to (%q)", dl.Seq, dl.Consumer)
 	}
 	cctx, cancel := c.callContext(ctx)
 	defer cancel()
@@ -282,22 +289,53 @@ func (c *cli) redrive(ctx context.Context, js jetstream.JetStream, dlq jetstream
 	if err != nil {
 		return redriveResult{}, fmt.Errorf("dead letter %d: find the stream of %s: %w", dl.Seq, dl.OriginalSubject, err)
 	}
-	out := &nats.Msg{Subject: dl.OriginalSubject, Header: redriveHeaders(m.Header, dl.EventID, dl.Seq), Data: m.Data}
+	subject := consumer.RedriveSubject(dl.OriginalSubject, dl.Consumer)
+	if err := checkRedriveTarget(cctx, js, name, dl, subject); err != nil {
+		return redriveResult{}, err
+	}
+	out := &nats.Msg{Subject: subject, Header: redriveHeaders(m.Header, dl.EventID, dl.Seq), Data: m.Data}
 	// Expecting the stream keeps the copy from going anywhere else, should
 	// the streams change between the lookup and the publish.
 	ack, err := js.PublishMsg(cctx, out, jetstream.WithExpectStream(name))
 	if err != nil {
-		return redriveResult{}, fmt.Errorf("redrive dead letter %d to %s: %w", dl.Seq, dl.OriginalSubject, err)
+		return redriveResult{}, fmt.Errorf("redrive dead letter %d to %s: %w", dl.Seq, subject, err)
 	}
 	if err := dlq.DeleteMsg(cctx, dl.Seq); err != nil {
 		return redriveResult{}, fmt.Errorf("dead letter %d was re-driven to %s (stream %s, seq %d) but not deleted; "+
 			"re-driving it again within the stream's duplicate window changes nothing: %w",
-			dl.Seq, dl.OriginalSubject, ack.Stream, ack.Sequence, err)
+			dl.Seq, subject, ack.Stream, ack.Sequence, err)
 	}
 	return redriveResult{
-		Seq: dl.Seq, Consumer: dl.Consumer, EventID: dl.EventID, Subject: dl.OriginalSubject,
+		Seq: dl.Seq, Consumer: dl.Consumer, EventID: dl.EventID, Subject: subject, OriginalSubject: dl.OriginalSubject,
 		Stream: ack.Stream, StreamSeq: ack.Sequence, Duplicate: ack.Duplicate,
 	}, nil
+}
+
+// checkRedriveTarget makes sure that a copy published on subject reaches
+// the dead letter's consumer: stream stores the subject, and the consumer
+// exists on stream and filters on it. Otherwise the copy would sit unread,
+// or be skipped for good, and the dead letter would be gone.
+func checkRedriveTarget(ctx context.Context, js jetstream.JetStream, stream string, dl deadLetter, subject string) error {
+	got, err := js.StreamNameBySubject(ctx, subject)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound) || err == nil && got != stream:
+		return fmt.Errorf("dead letter %d: stream %s does not store %s, the subject that re-drives it to consumer %s; it stays dead-lettered",
+			dl.Seq, stream, subject, dl.Consumer)
+	case err != nil:
+		return fmt.Errorf("dead letter %d: find the stream of %s: %w", dl.Seq, subject, err)
+	}
+	cons, err := js.Consumer(ctx, stream, dl.Consumer)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("dead letter %d: stream %s has no consumer %s; it stays dead-lettered", dl.Seq, stream, dl.Consumer)
+	}
+	if err != nil {
+		return fmt.Errorf("dead letter %d: look up consumer %s: %w", dl.Seq, dl.Consumer, err)
+	}
+	if !consumer.Delivers(cons.CachedInfo().Config, subject) {
+		return fmt.Errorf("dead letter %d: consumer %s does not receive %s (is it older than redrive subjects?); it stays dead-lettered",
+			dl.Seq, dl.Consumer, subject)
+	}
+	return nil
 }
 
 // redriveHeaders returns the headers of the re-driven copy of a dead letter

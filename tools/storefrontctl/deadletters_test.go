@@ -31,6 +31,10 @@ const (
 	cancelled = "t.order.cancelled"
 	orphan    = "gone.order.placed" // no stream stores it
 
+	// The redrive subjects of consumers alpha and beta.
+	alphaPlaced   = "t._redrive.alpha.order.placed"
+	betaCancelled = "t._redrive.beta.order.cancelled"
+
 	eventType   = "orders.v1.OrderPlaced"
 	traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -72,6 +76,20 @@ func (e *natsEnv) ensureDLQ(t *testing.T) jetstream.Stream {
 		t.Fatalf("ensure dead-letter stream: %v", err)
 	}
 	return s
+}
+
+// addConsumer creates on T the durable consumer of subject that a runner of
+// libs/consumer creates: it filters on the subject and on its redrive
+// subject.
+func (e *natsEnv) addConsumer(t *testing.T, durable, subject string) {
+	t.Helper()
+	if _, err := e.js.CreateConsumer(t.Context(), "T", jetstream.ConsumerConfig{
+		Durable:        durable,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		FilterSubjects: []string{subject, consumer.RedriveSubject(subject, durable)},
+	}); err != nil {
+		t.Fatalf("create consumer %s: %v", durable, err)
+	}
 }
 
 // originalHeaders are the headers the outbox relay publishes an event with.
@@ -342,6 +360,7 @@ func TestDeadLettersRedrive(t *testing.T) {
 	// The originals are on T, inside its two-hour duplicate window.
 	e.publishEvent(t, placed, eventA)
 	e.publishEvent(t, cancelled, eventB)
+	e.addConsumer(t, "alpha", placed)
 	seqA := e.addDeadLetter(t, handMade{durable: "alpha", subject: placed, eventID: eventA, deliveries: 5, reason: "boom"})
 	seqB := e.addDeadLetter(t, handMade{durable: "beta", subject: cancelled, eventID: eventB, deliveries: 1, reason: "bad"})
 
@@ -349,17 +368,22 @@ func TestDeadLettersRedrive(t *testing.T) {
 	if got.code != exitOK || got.stderr != "" {
 		t.Fatalf("exit %d, stderr %q; want 0 and no stderr", got.code, got.stderr)
 	}
-	want := fmt.Sprintf("re-drove dead letter %d (consumer alpha, event %s) to %s: stream T seq 3\n", seqA, eventA, placed)
+	want := fmt.Sprintf("re-drove dead letter %d (consumer alpha, event %s) to %s: stream T seq 3\n", seqA, eventA, alphaPlaced)
 	if diff := cmp.Diff(want, got.stdout); diff != "" {
 		t.Errorf("stdout mismatch (-want +got):\n%s", diff)
 	}
 
-	msgs := e.onT(t, placed)
-	if len(msgs) != 2 {
-		t.Fatalf("T holds %d messages on %s, want the original and its re-driven copy", len(msgs), placed)
+	// Only alpha's redrive subject gets the copy; the original subject,
+	// which every consumer of placed orders reads, does not.
+	if n := len(e.onT(t, placed)); n != 1 {
+		t.Errorf("T holds %d messages on %s, want only the original", n, placed)
+	}
+	msgs := e.onT(t, alphaPlaced)
+	if len(msgs) != 1 {
+		t.Fatalf("T holds %d messages on %s, want the re-driven copy", len(msgs), alphaPlaced)
 	}
 	wantCopy := view{
-		Subject: placed,
+		Subject: alphaPlaced,
 		Header: nats.Header{
 			broker.HeaderMsgID:             {eventA + ":redrive:" + strconv.FormatUint(seqA, 10)},
 			consumer.HeaderEventID:         {eventA},
@@ -369,7 +393,7 @@ func TestDeadLettersRedrive(t *testing.T) {
 		},
 		Data: string(payload(eventA)),
 	}
-	if diff := cmp.Diff(wantCopy, viewOf(msgs[1])); diff != "" {
+	if diff := cmp.Diff(wantCopy, viewOf(msgs[0])); diff != "" {
 		t.Errorf("re-driven message mismatch (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]uint64{seqB}, e.dlqSeqs(t)); diff != "" {
@@ -381,8 +405,8 @@ func TestDeadLettersRedrive(t *testing.T) {
 	if want := fmt.Sprintf("error: dead letter %d not found in DEADLETTER\n", seqA); got.code != exitError || got.stderr != want {
 		t.Errorf("second redrive: exit %d, stderr %q; want 1 and %q", got.code, got.stderr, want)
 	}
-	if n := len(e.onT(t, placed)); n != 2 {
-		t.Errorf("T holds %d messages on %s after a second redrive, want 2", n, placed)
+	if n := len(e.onT(t, alphaPlaced)); n != 1 {
+		t.Errorf("T holds %d messages on %s after a second redrive, want 1", n, alphaPlaced)
 	}
 }
 
@@ -405,10 +429,48 @@ func TestDeadLettersRedriveWithoutStreamKeepsIt(t *testing.T) {
 	}
 }
 
+// redrive keeps a dead letter whose copy would reach no consumer: the
+// consumer is gone, it is a runner from before redrive subjects, or the
+// stream does not store the redrive subject.
+func TestDeadLettersRedriveNeedsItsConsumer(t *testing.T) {
+	t.Parallel()
+	e := newNATSEnv(t)
+	e.ensureDLQ(t)
+	// An older runner filters on the event's subject alone.
+	if _, err := e.js.CreateConsumer(t.Context(), "T", jetstream.ConsumerConfig{
+		Durable: "older", AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: placed,
+	}); err != nil {
+		t.Fatalf("create consumer: %v", err)
+	}
+	// A stream that lists its subjects one by one stores no redrive subject.
+	if _, err := broker.EnsureStream(t.Context(), e.js, broker.StreamSpec{Name: "X", Subjects: []string{"x.order.placed"}}); err != nil {
+		t.Fatalf("ensure stream X: %v", err)
+	}
+	seqGone := e.addDeadLetter(t, handMade{durable: "gone", subject: placed, eventID: eventA, deliveries: 5, reason: "boom"})
+	seqOlder := e.addDeadLetter(t, handMade{durable: "older", subject: placed, eventID: eventB, deliveries: 5, reason: "boom"})
+	seqX := e.addDeadLetter(t, handMade{durable: "gamma", subject: "x.order.placed", eventID: eventC, deliveries: 5, reason: "boom"})
+
+	got := runCLI(t, nil, "--nats", e.url, "deadletters", "redrive", "--all")
+	wantErr := fmt.Sprintf("error: dead letter %d: stream T has no consumer gone; it stays dead-lettered\n", seqGone) +
+		fmt.Sprintf("error: dead letter %d: consumer older does not receive t._redrive.older.order.placed (is it older than redrive subjects?); it stays dead-lettered\n", seqOlder) +
+		fmt.Sprintf("error: dead letter %d: stream X does not store x._redrive.gamma.order.placed, the subject that re-drives it to consumer gamma; it stays dead-lettered\n", seqX)
+	if got.code != exitError || got.stdout != "" {
+		t.Errorf("exit %d, stdout %q; want 1 and nothing", got.code, got.stdout)
+	}
+	if diff := cmp.Diff(wantErr, got.stderr); diff != "" {
+		t.Errorf("stderr mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]uint64{seqGone, seqOlder, seqX}, e.dlqSeqs(t)); diff != "" {
+		t.Errorf("dead letters left (-want +got):\n%s", diff)
+	}
+}
+
 func TestDeadLettersRedriveAll(t *testing.T) {
 	t.Parallel()
 	e := newNATSEnv(t)
 	e.ensureDLQ(t)
+	e.addConsumer(t, "alpha", placed)
+	e.addConsumer(t, "beta", cancelled)
 	seqA := e.addDeadLetter(t, handMade{durable: "alpha", subject: placed, eventID: eventA, deliveries: 5, reason: "boom"})
 	seqB := e.addDeadLetter(t, handMade{durable: "beta", subject: cancelled, eventID: eventB, deliveries: 1, reason: "bad"})
 	seqC := e.addDeadLetter(t, handMade{durable: "alpha", subject: orphan, eventID: eventC, deliveries: 5, reason: "boom"})
@@ -423,8 +485,8 @@ func TestDeadLettersRedriveAll(t *testing.T) {
 		t.Errorf("stderr mismatch (-want +got):\n%s", diff)
 	}
 	wantJSON := []map[string]any{{
-		"seq": float64(seqA), "consumer": "alpha", "event_id": eventA, "subject": placed,
-		"stream": "T", "stream_seq": float64(1),
+		"seq": float64(seqA), "consumer": "alpha", "event_id": eventA, "subject": alphaPlaced,
+		"original_subject": placed, "stream": "T", "stream_seq": float64(1),
 	}}
 	if diff := cmp.Diff(wantJSON, jsonLines(t, got.stdout)); diff != "" {
 		t.Errorf("JSON lines mismatch (-want +got):\n%s", diff)
@@ -441,7 +503,7 @@ func TestDeadLettersRedriveAll(t *testing.T) {
 	if diff := cmp.Diff(orphanErr, got.stderr); diff != "" {
 		t.Errorf("stderr mismatch (-want +got):\n%s", diff)
 	}
-	want := fmt.Sprintf("re-drove dead letter %d (consumer beta, event %s) to %s: stream T seq 2\n", seqB, eventB, cancelled)
+	want := fmt.Sprintf("re-drove dead letter %d (consumer beta, event %s) to %s: stream T seq 2\n", seqB, eventB, betaCancelled)
 	if diff := cmp.Diff(want, got.stdout); diff != "" {
 		t.Errorf("stdout mismatch (-want +got):\n%s", diff)
 	}
@@ -454,6 +516,7 @@ func TestDeadLettersRedriveSeveralGoesOnPastFailures(t *testing.T) {
 	t.Parallel()
 	e := newNATSEnv(t)
 	e.ensureDLQ(t)
+	e.addConsumer(t, "alpha", placed)
 	seqA := e.addDeadLetter(t, handMade{durable: "alpha", subject: placed, eventID: eventA, deliveries: 5, reason: "boom"})
 	seqB := e.addDeadLetter(t, handMade{durable: "beta", subject: cancelled, eventID: eventB, deliveries: 1, reason: "bad"})
 
@@ -468,7 +531,7 @@ func TestDeadLettersRedriveSeveralGoesOnPastFailures(t *testing.T) {
 	if diff := cmp.Diff(wantErr, got.stderr); diff != "" {
 		t.Errorf("stderr mismatch (-want +got):\n%s", diff)
 	}
-	want := fmt.Sprintf("re-drove dead letter %d (consumer alpha, event %s) to %s: stream T seq 1\n", seqA, eventA, placed)
+	want := fmt.Sprintf("re-drove dead letter %d (consumer alpha, event %s) to %s: stream T seq 1\n", seqA, eventA, alphaPlaced)
 	if diff := cmp.Diff(want, got.stdout); diff != "" {
 		t.Errorf("stdout mismatch (-want +got):\n%s", diff)
 	}
@@ -481,9 +544,10 @@ func TestDeadLettersRedriveAfterLostDelete(t *testing.T) {
 	t.Parallel()
 	e := newNATSEnv(t)
 	e.ensureDLQ(t)
+	e.addConsumer(t, "alpha", placed)
 	seq := e.addDeadLetter(t, handMade{durable: "alpha", subject: placed, eventID: eventA, deliveries: 5, reason: "boom"})
 	// An earlier redrive published the copy but never deleted the dead letter.
-	earlier := &nats.Msg{Subject: placed, Header: redriveHeaders(originalHeaders(eventA), eventA, seq), Data: payload(eventA)}
+	earlier := &nats.Msg{Subject: alphaPlaced, Header: redriveHeaders(originalHeaders(eventA), eventA, seq), Data: payload(eventA)}
 	if _, err := e.js.PublishMsg(t.Context(), earlier); err != nil {
 		t.Fatalf("publish earlier copy: %v", err)
 	}
@@ -492,11 +556,11 @@ func TestDeadLettersRedriveAfterLostDelete(t *testing.T) {
 	if got.code != exitOK || got.stderr != "" {
 		t.Fatalf("exit %d, stderr %q; want 0 and no stderr", got.code, got.stderr)
 	}
-	want := fmt.Sprintf("re-drove dead letter %d (consumer alpha, event %s) to %s: stream T seq 1 (already there from an earlier redrive)\n", seq, eventA, placed)
+	want := fmt.Sprintf("re-drove dead letter %d (consumer alpha, event %s) to %s: stream T seq 1 (already there from an earlier redrive)\n", seq, eventA, alphaPlaced)
 	if diff := cmp.Diff(want, got.stdout); diff != "" {
 		t.Errorf("stdout mismatch (-want +got):\n%s", diff)
 	}
-	if n := len(e.onT(t, placed)); n != 1 {
+	if n := len(e.onT(t, alphaPlaced)); n != 1 {
 		t.Errorf("T holds %d copies, want 1", n)
 	}
 	if seqs := e.dlqSeqs(t); len(seqs) != 0 {
@@ -626,7 +690,9 @@ func TestReadDeadLetterFallbacks(t *testing.T) {
 // re-driven while still broken (it must be dead-lettered again, not dropped as
 // a duplicate), then re-driven once fixed: the handler applies it exactly once
 // under its original event id, although the original is still inside T's
-// duplicate window.
+// duplicate window. A second consumer of the subject handled the event at
+// once and has since pruned it from its inbox, as it would for an old dead
+// letter: neither redrive reaches it.
 func TestRedriveReachesConsumerAgain(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.PostgresDB(t) // skips under -short
@@ -641,10 +707,13 @@ func TestRedriveReachesConsumerAgain(t *testing.T) {
 	}
 	e := newNATSEnv(t)
 
-	const durable = "redrive-e2e"
+	const (
+		durable   = "redrive-e2e"
+		bystander = "bystander"
+	)
 	var fixed atomic.Bool
 	var mu sync.Mutex
-	var handled []string
+	var handled, bystanderHandled []string
 	handler := func(_ context.Context, msg consumer.Message) error {
 		if !fixed.Load() {
 			return consumer.Permanent(errors.New("not fixed yet"))
@@ -654,24 +723,47 @@ func TestRedriveReachesConsumerAgain(t *testing.T) {
 		handled = append(handled, msg.ID)
 		return nil
 	}
-	r, err := consumer.New(pool, e.js, consumer.Config{Stream: "T", Durable: durable, FilterSubjects: []string{placed}}, handler, nil, nil)
-	if err != nil {
-		t.Fatalf("consumer.New() error = %v", err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run() error = %v", err)
-			}
-		case <-time.After(waitTimeout):
-			t.Errorf("Run did not return after cancel")
+	run := func(durable string, handler consumer.Handler) {
+		t.Helper()
+		r, err := consumer.New(pool, e.js, consumer.Config{Stream: "T", Durable: durable, FilterSubjects: []string{placed}}, handler, nil, nil)
+		if err != nil {
+			t.Fatalf("consumer.New() error = %v", err)
 		}
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- r.Run(runCtx) }()
+		t.Cleanup(func() {
+			stop()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run() error = %v", err)
+				}
+			case <-time.After(waitTimeout):
+				t.Errorf("Run did not return after cancel")
+			}
+		})
+	}
+	run(durable, handler)
+	run(bystander, func(_ context.Context, msg consumer.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		bystanderHandled = append(bystanderHandled, msg.ID)
+		return nil
 	})
+	// settled reports that durable has nothing left to handle and, when
+	// delivered is not 0, has been delivered up to that stream sequence.
+	settled := func(durable string, delivered uint64) func() bool {
+		return func() bool {
+			c, err := e.js.Consumer(ctx, "T", durable)
+			if err != nil {
+				return false
+			}
+			info, err := c.Info(ctx)
+			return err == nil && info.NumPending == 0 && info.NumAckPending == 0 &&
+				(delivered == 0 || info.Delivered.Stream == delivered)
+		}
+	}
 
 	// deadLettered waits for the event's dead letter and returns it.
 	deadLettered := func(what string) *jetstream.RawStreamMsg {
@@ -697,6 +789,10 @@ func TestRedriveReachesConsumerAgain(t *testing.T) {
 
 	e.publishEvent(t, placed, eventA)
 	first := deadLettered("the event on DEADLETTER")
+	eventually(t, "the bystander to handle the event", settled(bystander, 1))
+	if _, err := pool.Exec(ctx, `DELETE FROM consumer_inbox WHERE consumer = $1`, bystander); err != nil {
+		t.Fatalf("prune the bystander's inbox: %v", err)
+	}
 
 	// Still broken: the re-driven copy fails and is dead-lettered again.
 	redriveAll()
@@ -715,19 +811,18 @@ func TestRedriveReachesConsumerAgain(t *testing.T) {
 
 	fixed.Store(true)
 	redriveAll()
-	eventually(t, "the consumer to finish the re-driven event", func() bool {
-		c, err := e.js.Consumer(ctx, "T", durable)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(ctx)
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream == 3
-	})
+	eventually(t, "the consumer to finish the re-driven event", settled(durable, 3))
+	// Had the copies reached the bystander, it would have them pending or
+	// handled by now.
+	eventually(t, "the bystander to have nothing pending", settled(bystander, 0))
 
 	mu.Lock()
 	defer mu.Unlock()
 	if diff := cmp.Diff([]string{eventA}, handled); diff != "" {
 		t.Errorf("handled events mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{eventA}, bystanderHandled); diff != "" {
+		t.Errorf("events the bystander handled (-want +got):\n%s", diff)
 	}
 	var inbox int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM consumer_inbox WHERE consumer = $1 AND event_id = $2`, durable, eventA).Scan(&inbox); err != nil {
