@@ -7,10 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/storefront-go/storefront/libs/postgres"
 )
 
 const (
@@ -46,15 +47,12 @@ func classify(err error) failure {
 	if isPermanent(err) {
 		return handlerFailure
 	}
-	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
-		if connectionSQLState(pgErr.Code) {
-			return connectionFailure
-		}
+	if postgres.ConnectionFailed(err) {
+		return connectionFailure
+	}
+	if _, ok := errors.AsType[*pgconn.PgError](err); ok {
 		// The server answered: a constraint, a deadlock, a bug.
 		return handlerFailure
-	}
-	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok || errors.Is(err, pgconn.ErrConnClosed) {
-		return connectionFailure
 	}
 	if _, ok := errors.AsType[net.Error](err); ok ||
 		errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) ||
@@ -62,18 +60,6 @@ func classify(err error) failure {
 		return unclearFailure
 	}
 	return handlerFailure
-}
-
-// connectionSQLState reports whether a SQLSTATE says the session, not the
-// statement, failed: class 08 (connection exception), admin or crash
-// shutdown and "cannot connect now" (57P01-57P03, a server stopping or
-// starting), and too many connections (53300).
-func connectionSQLState(code string) bool {
-	switch code {
-	case "57P01", "57P02", "57P03", "53300":
-		return true
-	}
-	return strings.HasPrefix(code, "08")
 }
 
 // ping checks, within the probe timeout, that the database answers.

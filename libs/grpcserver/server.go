@@ -55,6 +55,17 @@ type options struct {
 	grpcServerOpts  []grpc.ServerOption
 	readinessChecks map[string]func(context.Context) error
 	otelOpts        []otelgrpc.Option
+	// errorClassifiers recognise dependencies' errors for the errors
+	// interceptor.
+	errorClassifiers []func(error) error
+}
+
+// WithErrorClassifier lets the errors interceptor recognise errors the kit
+// does not type, such as a database that does not answer
+// (postgres.Unavailable): classify returns the kit error to answer with, or
+// nil.
+func WithErrorClassifier(classify func(error) error) Option {
+	return func(o *options) { o.errorClassifiers = append(o.errorClassifiers, classify) }
 }
 
 // WithTracerProvider sets the provider for server spans instead of the global one.
@@ -134,7 +145,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry, opts ...Opti
 		metrics.UnaryServerInterceptor(),
 		interceptor.UnaryLogging(logger),
 		recovery.Unary(),
-		interceptor.UnaryErrors(logger),
+		interceptor.UnaryErrors(logger, o.errorClassifiers...),
 	}
 	unary = append(unary, o.unary...)
 	unary = append(unary, validator.Unary())
@@ -143,7 +154,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry, opts ...Opti
 		metrics.StreamServerInterceptor(),
 		interceptor.StreamLogging(logger),
 		recovery.Stream(),
-		interceptor.StreamErrors(logger),
+		interceptor.StreamErrors(logger, o.errorClassifiers...),
 	}
 	stream = append(stream, o.stream...)
 	stream = append(stream, validator.Stream())

@@ -58,32 +58,43 @@ func kindCode(k apperr.Kind) codes.Code {
 // Errors the caller sees only as INTERNAL or UNKNOWN are logged here, once,
 // with the full method; an unavailable dependency is logged as a warning,
 // with the cause the caller does not see.
-func UnaryErrors(logger *slog.Logger) grpc.UnaryServerInterceptor {
+//
+// Each classifier may recognise an error the kit does not type, such as a
+// dependency's own (postgres.Unavailable), and return the kit error to
+// answer with instead; nil means not recognised.
+func UnaryErrors(logger *slog.Logger, classifiers ...func(error) error) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		resp, err := handler(ctx, req)
 		if err != nil {
-			return resp, toStatus(ctx, logger, info.FullMethod, err)
+			return resp, toStatus(ctx, logger, info.FullMethod, err, classifiers)
 		}
 		return resp, nil
 	}
 }
 
 // StreamErrors is UnaryErrors for streams.
-func StreamErrors(logger *slog.Logger) grpc.StreamServerInterceptor {
+func StreamErrors(logger *slog.Logger, classifiers ...func(error) error) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		if err := handler(srv, ss); err != nil {
-			return toStatus(ss.Context(), logger, info.FullMethod, err)
+			return toStatus(ss.Context(), logger, info.FullMethod, err, classifiers)
 		}
 		return nil
 	}
 }
 
 // toStatus maps err, which is not nil, to a status error.
-func toStatus(ctx context.Context, logger *slog.Logger, method string, err error) error {
+func toStatus(ctx context.Context, logger *slog.Logger, method string, err error, classifiers []func(error) error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		// The caller went away or ran out of time; whatever failed after
 		// that is a consequence.
 		err = ctxErr
+	} else if _, typed := apperr.From(err); !typed {
+		for _, classify := range classifiers {
+			if known := classify(err); known != nil {
+				err = known
+				break
+			}
+		}
 	}
 	// A kit error of no known kind is a bug; it falls through to INTERNAL.
 	if e, ok := apperr.From(err); ok && kindCode(e.Kind) != codes.OK {

@@ -43,6 +43,17 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, versionTable s
 	}
 	defer conn.Release()
 
+	// A migration may rewrite a large table, and replicas wait here for
+	// each other's: neither is bound by the serving timeouts. The session
+	// gets the pool's settings back before the connection is returned.
+	if _, err := conn.Exec(ctx, "SET statement_timeout = 0; SET lock_timeout = 0"); err != nil {
+		return fmt.Errorf("migrate %s: lift timeouts: %w", versionTable, err)
+	}
+	defer func() {
+		if _, rerr := conn.Exec(context.WithoutCancel(ctx), "RESET statement_timeout; RESET lock_timeout"); rerr != nil {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}()
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtext($1))", versionTable); err != nil {
 		return fmt.Errorf("migrate %s: lock: %w", versionTable, err)
 	}

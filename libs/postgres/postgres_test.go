@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"strings"
@@ -14,8 +15,10 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/storefront-go/storefront/libs/apperr"
 	"github.com/storefront-go/storefront/libs/postgres"
 )
 
@@ -32,6 +35,9 @@ func TestConfigDefaults(t *testing.T) {
 		MaxConns:       10,
 		MinConns:       0,
 		ConnectTimeout: 5 * time.Second,
+		// Below the RPC ceilings (10s reads, 20s writes).
+		StatementTimeout: 8 * time.Second,
+		LockTimeout:      4 * time.Second,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)
@@ -340,5 +346,73 @@ func TestInTxJoinsTheUnitOfWork(t *testing.T) {
 	}
 	if _, ok := postgres.TxFrom(t.Context()); ok {
 		t.Error("TxFrom found a unit of work in a plain context")
+	}
+}
+
+func TestUnavailableClassifiesDatabaseErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"statement timeout", &pgconn.PgError{Code: "57014"}, true},
+		{"lock timeout", fmt.Errorf("reserve: %w", &pgconn.PgError{Code: "55P03"}), true},
+		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, true},
+		{"connection exception", &pgconn.PgError{Code: "08006"}, true},
+		{"too many connections", &pgconn.PgError{Code: "53300"}, true},
+		{"closed connection", fmt.Errorf("query: %w", pgconn.ErrConnClosed), true},
+		{"unique violation", &pgconn.PgError{Code: "23505"}, false},
+		{"check violation", &pgconn.PgError{Code: "23514"}, false},
+		{"plain error", errors.New("boom"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := postgres.Unavailable(tt.err)
+			if (got != nil) != tt.want {
+				t.Fatalf("Unavailable(%v) = %v; want recognised %t", tt.err, got, tt.want)
+			}
+			if got == nil {
+				return
+			}
+			e, ok := apperr.From(got)
+			if !ok || e.Kind != apperr.KindUnavailable || e.Dependency != "postgres" || !errors.Is(got, tt.err) {
+				t.Errorf("Unavailable(%v) = %#v; want UNAVAILABLE naming postgres, wrapping the cause", tt.err, got)
+			}
+		})
+	}
+}
+
+// Serving connections carry the statement and lock timeouts; a migration
+// runs without them and hands its connection back with them restored.
+func TestPoolTimeoutsAndMigrations(t *testing.T) {
+	t.Parallel()
+	dsn := newDatabase(t)
+	pool, err := postgres.NewPool(t.Context(), postgres.Config{URL: dsn, MaxConns: 1, StatementTimeout: 1500 * time.Millisecond, LockTimeout: 700 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	show := func() (string, string) {
+		var st, lt string
+		if err := pool.QueryRow(t.Context(), "SELECT current_setting('statement_timeout'), current_setting('lock_timeout')").Scan(&st, &lt); err != nil {
+			t.Fatal(err)
+		}
+		return st, lt
+	}
+	if st, lt := show(); st != "1500ms" || lt != "700ms" {
+		t.Errorf("serving session: statement_timeout %s, lock_timeout %s; want 1500ms, 700ms", st, lt)
+	}
+	if err := postgres.Migrate(t.Context(), pool, migrations(t), "timeouts_version"); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	// MaxConns 1: this is the connection the migration used.
+	if st, lt := show(); st != "1500ms" || lt != "700ms" {
+		t.Errorf("after a migration: statement_timeout %s, lock_timeout %s; want 1500ms, 700ms", st, lt)
+	}
+	_, err = pool.Exec(t.Context(), "SELECT pg_sleep(3)")
+	if postgres.Unavailable(err) == nil {
+		t.Errorf("a statement past statement_timeout: %v; want one Unavailable recognises", err)
 	}
 }

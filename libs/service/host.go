@@ -139,6 +139,7 @@ func New[C Configurer](ctx context.Context, spec Spec[C], cfg C, logger *slog.Lo
 	opts = append([]grpcserver.Option{
 		grpcserver.WithInterceptors(h.authn.UnaryServerInterceptor(), h.authn.StreamServerInterceptor()),
 		grpcserver.WithReadinessCheck("postgres", h.pool.Ping),
+		grpcserver.WithErrorClassifier(libpg.Unavailable),
 	}, opts...)
 	if h.grpc, err = grpcserver.New(hc.Server, logger, h.reg, opts...); err != nil {
 		return nil, err

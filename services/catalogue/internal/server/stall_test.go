@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
 	"github.com/storefront-go/storefront/libs/testenv"
@@ -74,4 +76,43 @@ func TestStalledDatabaseFailsCallsAtTheCeiling(t *testing.T) {
 	began := time.Now()
 	eventually(t, "reads to work again", func() bool { return search(t.Context()) == nil })
 	t.Logf("reads work again %v after unpause", time.Since(began).Round(10*time.Millisecond))
+}
+
+// A write stuck behind a lock gives up at DATABASE_LOCK_TIMEOUT with
+// UNAVAILABLE naming postgres, well inside the write ceiling.
+func TestLockedRowGivesUnavailableNamingPostgres(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	in := e.start(map[string]string{"DATABASE_LOCK_TIMEOUT": "1s"})
+	lamp := e.createProduct(in, product("Lamp", 5))
+
+	tx, err := e.pool().Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(t.Context())) }()
+	if _, err := tx.Exec(t.Context(), `SELECT 1 FROM products WHERE id = $1 FOR UPDATE`, lamp.GetId()); err != nil {
+		t.Fatalf("lock the product: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	began := time.Now()
+	_, err = in.client.AdjustStock(ctx, &cataloguev1.AdjustStockRequest{ProductId: lamp.GetId(), Delta: 1, Reason: "locked"}, e.admin())
+	t.Logf("AdjustStock behind a held lock: %v after %v", code(err), time.Since(began).Round(10*time.Millisecond))
+	st, _ := status.FromError(err)
+	var dependency string
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			dependency = info.GetMetadata()["dependency"]
+		}
+	}
+	if code(err) != codes.Unavailable || dependency != "postgres" {
+		t.Errorf("AdjustStock behind a lock = %v (dependency %q); want UNAVAILABLE naming postgres", err, dependency)
+	}
+	if err := tx.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.client.AdjustStock(t.Context(), &cataloguev1.AdjustStockRequest{ProductId: lamp.GetId(), Delta: 1, Reason: "unlocked"}, e.admin()); err != nil {
+		t.Errorf("AdjustStock once the lock is gone: %v", err)
+	}
 }
