@@ -107,7 +107,19 @@ type Deps struct {
 	Expirer   ReservationExpirer
 	Cache     ProductCache
 	Watches   Watches
+	// Unbacked counts confirmations that found a placed order's stock gone;
+	// nil counts nothing.
+	Unbacked ReasonCounter
 }
+
+// ReasonCounter counts events by reason, such as a Prometheus counter vector.
+type ReasonCounter interface {
+	Inc(reason string)
+}
+
+// ReasonExpiredNotReinstated is the Unbacked reason of a reservation that
+// expired before its order's confirmation and whose stock was gone by then.
+const ReasonExpiredNotReinstated = "expired_not_reinstated"
 
 // Config tunes the use cases.
 type Config struct {

@@ -65,7 +65,7 @@ func (s *Service) ConfirmReservation(ctx context.Context, id uuid.UUID) (domain.
 		return domain.Reservation{}, err
 	}
 	s.invalidate(r.Items)
-	logConfirmation(ctx, s.logger.With(slog.String("reservation_id", id.String())), r, result)
+	s.logConfirmation(ctx, s.logger.With(slog.String("reservation_id", id.String())), r, result)
 	if err := r.CheckConfirmed(); err != nil {
 		return domain.Reservation{}, err
 	}
@@ -75,7 +75,7 @@ func (s *Service) ConfirmReservation(ctx context.Context, id uuid.UUID) (domain.
 // logConfirmation reports the outcome of a confirmation once, as loudly as
 // it deserves: a late confirmation that took the stock again is worth a
 // warning, and one that could not is an order that may be oversold.
-func logConfirmation(ctx context.Context, logger *slog.Logger, r domain.Reservation, result domain.ConfirmResult) {
+func (s *Service) logConfirmation(ctx context.Context, logger *slog.Logger, r domain.Reservation, result domain.ConfirmResult) {
 	switch {
 	case result == domain.ConfirmReinstated:
 		logger.WarnContext(ctx, "reservation had expired; its stock was taken again and it is confirmed",
@@ -85,6 +85,9 @@ func logConfirmation(ctx context.Context, logger *slog.Logger, r domain.Reservat
 	case r.Status == domain.ReservationConfirmed:
 		logger.DebugContext(ctx, "reservation was already confirmed")
 	case r.Status == domain.ReservationExpired:
+		if s.d.Unbacked != nil {
+			s.d.Unbacked.Inc(ReasonExpiredNotReinstated)
+		}
 		logger.ErrorContext(ctx, "reservation had expired and its stock could not be taken again; the order may be oversold",
 			slog.Int("items", len(r.Items)), slog.Time("expires_at", r.ExpiresAt))
 	default:

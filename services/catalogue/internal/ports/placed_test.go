@@ -58,6 +58,11 @@ func (l *levels) levels() []slog.Level {
 	return append([]slog.Level(nil), l.got...)
 }
 
+// reasons records what a ReasonCounter counts.
+type reasons struct{ got []string }
+
+func (r *reasons) Inc(reason string) { r.got = append(r.got, reason) }
+
 func TestOrderPlacedHandle(t *testing.T) {
 	t.Parallel()
 	order := uuid.MustParse("0193a3c4-0000-7000-8000-0000000000bb")
@@ -78,7 +83,8 @@ func TestOrderPlacedHandle(t *testing.T) {
 		confirmer     fakeConfirmer
 		wantCalls     []uuid.UUID
 		wantLogs      []slog.Level
-		wantErr       error // matched with errors.Is; nil means success
+		wantUnbacked  []string // reasons counted as orders without held stock
+		wantErr       error    // matched with errors.Is; nil means success
 		wantPermanent bool
 	}{
 		{
@@ -114,12 +120,13 @@ func TestOrderPlacedHandle(t *testing.T) {
 			wantLogs:  []slog.Level{slog.LevelWarn},
 		},
 		{
-			name:      "expired and short of stock is an error, acknowledged",
-			msgType:   eventType,
-			data:      placed(order.String()),
-			confirmer: fakeConfirmer{r: domain.Reservation{ID: order, Status: domain.ReservationExpired}},
-			wantCalls: []uuid.UUID{order},
-			wantLogs:  []slog.Level{slog.LevelError},
+			name:         "expired and short of stock is an error, acknowledged",
+			msgType:      eventType,
+			data:         placed(order.String()),
+			confirmer:    fakeConfirmer{r: domain.Reservation{ID: order, Status: domain.ReservationExpired}},
+			wantCalls:    []uuid.UUID{order},
+			wantLogs:     []slog.Level{slog.LevelError},
+			wantUnbacked: []string{app.ReasonExpiredNotReinstated},
 		},
 		{
 			name:      "unknown reservation is acknowledged",
@@ -175,7 +182,8 @@ func TestOrderPlacedHandle(t *testing.T) {
 			c := tt.confirmer
 			logs := &levels{}
 			logger := slog.New(logs)
-			h := ports.NewOrderPlaced(newApp(app.Deps{Confirmer: &c}, logger), logger)
+			unbacked := &reasons{}
+			h := ports.NewOrderPlaced(newApp(app.Deps{Confirmer: &c, Unbacked: unbacked}, logger), logger)
 			err := h.Handle(t.Context(), consumer.Message{
 				ID: "evt-1", Subject: "orders.order.placed", Type: tt.msgType, Data: tt.data, NumDelivered: 1,
 			})
@@ -196,6 +204,9 @@ func TestOrderPlacedHandle(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.wantLogs, logs.levels()); diff != "" {
 				t.Errorf("log levels (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantUnbacked, unbacked.got); diff != "" {
+				t.Errorf("unbacked orders counted (-want +got):\n%s", diff)
 			}
 		})
 	}

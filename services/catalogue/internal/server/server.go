@@ -8,9 +8,11 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/storefront-go/storefront/libs/auth"
 	"github.com/storefront-go/storefront/libs/consumer"
@@ -149,6 +151,14 @@ func wire(_ context.Context, h *service.Host, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	unbacked := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: UnbackedOrdersMetric,
+		Help: "Confirmations that found a placed order's stock gone (its reservation expired and could not be taken again), by reason; each order may be oversold.",
+	}, []string{"reason"})
+	if err := h.Registry().Register(unbacked); err != nil {
+		return fmt.Errorf("register %s: %w", UnbackedOrdersMetric, err)
+	}
+	unbacked.WithLabelValues(app.ReasonExpiredNotReinstated) // export 0 from the start
 	store := pgstore.New(h.Pool())
 	svc := app.New(app.Deps{
 		Products:  store,
@@ -159,6 +169,7 @@ func wire(_ context.Context, h *service.Host, cfg Config) error {
 		Expirer:   store,
 		Cache:     lru,
 		Watches:   hub,
+		Unbacked:  reasonCounter{unbacked},
 	}, app.Config{
 		ReservationTTL:  cfg.ReservationTTL,
 		SweepInterval:   cfg.SweepInterval,
@@ -178,6 +189,14 @@ func wire(_ context.Context, h *service.Host, cfg Config) error {
 	return h.Consume(cfg.Consumer.forSubject(orderCancelledDurable, contract.SubjectOrderCancelled),
 		ports.NewOrderCancelled(svc, logger).Handle)
 }
+
+// UnbackedOrdersMetric counts placed orders found without held stock.
+const UnbackedOrdersMetric = "storefront_catalogue_unbacked_orders_total"
+
+// reasonCounter is the app's view of a counter vector labelled by reason.
+type reasonCounter struct{ vec *prometheus.CounterVec }
+
+func (c reasonCounter) Inc(reason string) { c.vec.WithLabelValues(reason).Inc() }
 
 // forSubject is the configuration of the durable consumer of one of the
 // orders' subjects.
