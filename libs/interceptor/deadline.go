@@ -3,6 +3,7 @@ package interceptor
 import (
 	"context"
 	"strings"
+	"sync"
 
 	"time"
 
@@ -70,8 +71,16 @@ func bound(ctx context.Context, def, ceiling time.Duration) (context.Context, co
 // forgotten client deadline cannot pin server resources forever, and cuts
 // any deadline to the method's ceiling.
 func UnaryDeadline(def time.Duration, ceilings Ceilings) grpc.UnaryServerInterceptor {
+	// Each method's ceiling is looked up in the descriptors once, not on
+	// every call.
+	var perMethod sync.Map // full method -> time.Duration
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		ctx, cancel := bound(ctx, def, ceilings.unary(info.FullMethod))
+		c, ok := perMethod.Load(info.FullMethod)
+		if !ok {
+			c, _ = perMethod.LoadOrStore(info.FullMethod, ceilings.unary(info.FullMethod))
+		}
+		ceiling, _ := c.(time.Duration)
+		ctx, cancel := bound(ctx, def, ceiling)
 		defer cancel()
 		return handler(ctx, req)
 	}
