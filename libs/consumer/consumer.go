@@ -466,17 +466,25 @@ func (r *Runner) ensureDeadLetterStream(ctx context.Context) error {
 	return nil
 }
 
-// pollPending refreshes the pending gauge until ctx is done.
+// pollPending refreshes the lag gauges, pending messages and the age of
+// the oldest unacknowledged one, until ctx is done.
 func (r *Runner) pollPending(ctx context.Context, cons jetstream.Consumer) {
 	ticker := time.NewTicker(r.opts.pendingInterval)
 	defer ticker.Stop()
 	for {
 		info, err := cons.Info(ctx)
-		switch {
-		case err == nil:
+		if err == nil {
 			r.metrics.pending.Set(float64(info.NumPending))
-		case ctx.Err() == nil:
-			r.logger.DebugContext(ctx, "read consumer info", slog.Any("error", err))
+			var age time.Duration
+			if info.NumPending > 0 || info.NumAckPending > 0 {
+				age, err = r.oldestPendingAge(ctx, info.AckFloor.Stream+1)
+			}
+			if err == nil {
+				r.metrics.oldestAge.Set(age.Seconds())
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			r.logger.DebugContext(ctx, "read consumer lag", slog.Any("error", err))
 		}
 		select {
 		case <-ctx.Done():
@@ -484,6 +492,36 @@ func (r *Runner) pollPending(ctx context.Context, cons jetstream.Consumer) {
 		case <-ticker.C:
 		}
 	}
+}
+
+// oldestPendingAge is the age of the first message at or after seq on
+// one of the consumer's subjects: the oldest it has not acknowledged.
+func (r *Runner) oldestPendingAge(ctx context.Context, seq uint64) (time.Duration, error) {
+	stream, err := r.js.Stream(ctx, r.cfg.Stream)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", r.cfg.Stream, err)
+	}
+	subjects := r.cfg.filterSubjects()
+	if len(subjects) == 0 {
+		subjects = []string{">"}
+	}
+	var oldest *jetstream.RawStreamMsg
+	for _, subject := range subjects {
+		msg, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("next message on %s: %w", subject, err)
+		}
+		if oldest == nil || msg.Sequence < oldest.Sequence {
+			oldest = msg
+		}
+	}
+	if oldest == nil {
+		return 0, nil
+	}
+	return max(0, time.Since(oldest.Time)), nil
 }
 
 // sleep waits for d or until ctx is done, and reports whether d passed.

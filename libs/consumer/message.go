@@ -55,6 +55,21 @@ func (m Message) Decode() (proto.Message, error) {
 	return event, nil
 }
 
+// DecodeAs unmarshals Data into event, the type the handler expects on
+// this subject. A message without a type header is read as that type; one
+// whose header names another type was published on the wrong subject and
+// is an error.
+func (m Message) DecodeAs(event proto.Message) error {
+	want := string(proto.MessageName(event))
+	if m.Type != "" && m.Type != want {
+		return fmt.Errorf("event %s on %s has type %q, want %s", m.ID, m.Subject, m.Type, want)
+	}
+	if err := proto.Unmarshal(m.Data, event); err != nil {
+		return fmt.Errorf("decode event %s as %s: %w", m.ID, want, err)
+	}
+	return nil
+}
+
 // Handler applies one event, usually by calling the use case that the
 // matching RPC calls. ctx carries the unit of work: the transaction that
 // also holds the event's inbox row. Writes through postgres.InTx join it

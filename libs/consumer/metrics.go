@@ -26,6 +26,7 @@ const (
 type metrics struct {
 	messages           *prometheus.CounterVec
 	pending            prometheus.Gauge
+	oldestAge          prometheus.Gauge
 	deadLetters        prometheus.Counter
 	deadLetterFailures prometheus.Counter
 	paused             prometheus.Gauge
@@ -43,6 +44,10 @@ func newMetrics(reg prometheus.Registerer, consumer string) (*metrics, error) {
 		Name: "storefront_consumer_pending",
 		Help: "Messages on the stream not yet delivered to the consumer (JetStream NumPending).",
 	}, []string{"consumer"})
+	oldestAge := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "storefront_consumer_oldest_pending_age_seconds",
+		Help: "Age of the oldest message on the stream that the consumer has not acknowledged yet; 0 when it has caught up.",
+	}, []string{"consumer"})
 	deadLetters := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "storefront_consumer_dead_letters_total",
 		Help: "Messages a consumer copied to the dead-letter stream.",
@@ -58,7 +63,7 @@ func newMetrics(reg prometheus.Registerer, consumer string) (*metrics, error) {
 
 	if reg != nil {
 		if err := errors.Join(
-			register(reg, &messages), register(reg, &pending), register(reg, &deadLetters),
+			register(reg, &messages), register(reg, &pending), register(reg, &oldestAge), register(reg, &deadLetters),
 			register(reg, &deadLetterFailures), register(reg, &paused),
 		); err != nil {
 			return nil, err
@@ -68,6 +73,7 @@ func newMetrics(reg prometheus.Registerer, consumer string) (*metrics, error) {
 	m := &metrics{
 		messages:           messages.MustCurryWith(prometheus.Labels{"consumer": consumer}),
 		pending:            pending.WithLabelValues(consumer),
+		oldestAge:          oldestAge.WithLabelValues(consumer),
 		deadLetters:        deadLetters.WithLabelValues(consumer),
 		deadLetterFailures: deadLetterFailures.WithLabelValues(consumer),
 		paused:             paused.WithLabelValues(consumer),

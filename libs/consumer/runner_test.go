@@ -109,9 +109,16 @@ func TestRunnerWaitsForItsStream(t *testing.T) {
 	}
 	ev := newEvents(1)[0]
 	e.publishOn(t, "late.stock.changed", ev, nil)
-	eventually(t, "the event processed", func() bool { return h.callsFor(ev.id) == 1 })
+	// The handler runs inside the inbox transaction, so its side effect is
+	// visible only once that commits: wait on the table, not on the call.
+	eventually(t, "the event's side effect committed", func() bool {
+		return e.count(t, `SELECT count(*) FROM side_effects WHERE event_id = $1`, ev.id) >= 1
+	})
 	if n := e.count(t, `SELECT count(*) FROM side_effects WHERE event_id = $1`, ev.id); n != 1 {
 		t.Errorf("side effects = %d, want 1", n)
+	}
+	if n := h.callsFor(ev.id); n != 1 {
+		t.Errorf("handler called %d times, want 1", n)
 	}
 }
 
@@ -665,4 +672,35 @@ func TestPruneInboxDeletesOnlyThisConsumersOldRows(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("inbox after pruning (-want +got):\n%s", diff)
 	}
+}
+
+func TestLagGaugesShowTheOldestUnhandledMessage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const durable = "laggy"
+	evs := newEvents(5)
+	for _, ev := range evs {
+		e.publish(t, ev, nil)
+	}
+	release := make(chan struct{})
+	h := &sideEffectHandler{}
+	start(t, e.newRunner(t, Config{Durable: durable, AckWait: 30 * time.Second}, func(ctx context.Context, msg Message) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return h.handle(ctx, msg)
+	}))
+	// The messages wait; their age grows past a second.
+	eventually(t, "oldest pending age above 1s", func() bool {
+		v, ok := e.metric(t, "storefront_consumer_oldest_pending_age_seconds", map[string]string{"consumer": durable})
+		return ok && v >= 1
+	})
+	close(release)
+	eventually(t, "every event handled", func() bool { return e.count(t, `SELECT count(*) FROM side_effects`) == len(evs) })
+	eventually(t, "oldest pending age back to 0", func() bool {
+		v, ok := e.metric(t, "storefront_consumer_oldest_pending_age_seconds", map[string]string{"consumer": durable})
+		return ok && v == 0
+	})
 }

@@ -3,10 +3,7 @@ package ports
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/storefront-go/storefront/libs/consumer"
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
@@ -39,7 +36,7 @@ func NewOrderCancelled(a *app.Service, logger *slog.Logger) *OrderCancelled {
 // and is acknowledged; any other failure is retried.
 func (h *OrderCancelled) Handle(ctx context.Context, msg consumer.Message) error {
 	var e ordersv1.OrderCancelled
-	if err := decodeOrderEvent(msg, &e); err != nil {
+	if err := msg.DecodeAs(&e); err != nil {
 		return consumer.Permanent(err)
 	}
 	id, err := contract.CancelledReservation(&e)
@@ -53,18 +50,4 @@ func (h *OrderCancelled) Handle(ctx context.Context, msg consumer.Message) error
 		return nil
 	}
 	return err
-}
-
-// decodeOrderEvent reads msg into event, whose type its subject promises. A
-// message without a type header is read by its subject; one whose header
-// names another type was published on the wrong subject.
-func decodeOrderEvent(msg consumer.Message, event proto.Message) error {
-	want := string(proto.MessageName(event))
-	if msg.Type != "" && msg.Type != want {
-		return fmt.Errorf("event on %s has type %q, want %s", msg.Subject, msg.Type, want)
-	}
-	if err := proto.Unmarshal(msg.Data, event); err != nil {
-		return fmt.Errorf("decode %s: %w", want, err)
-	}
-	return nil
 }

@@ -37,7 +37,7 @@ func NewOrderPlaced(a *app.Service, logger *slog.Logger) *OrderPlaced {
 // retried.
 func (h *OrderPlaced) Handle(ctx context.Context, msg consumer.Message) error {
 	var e ordersv1.OrderPlaced
-	if err := decodeOrderEvent(msg, &e); err != nil {
+	if err := msg.DecodeAs(&e); err != nil {
 		return consumer.Permanent(err)
 	}
 	id, err := contract.PlacedReservation(&e)
