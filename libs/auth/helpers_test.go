@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -171,11 +172,12 @@ type catalogueStub struct {
 }
 
 func principalHeader(ctx context.Context) metadata.MD {
+	anonymous := strconv.FormatBool(auth.Anonymous(ctx))
 	p, ok := auth.PrincipalFrom(ctx)
 	if !ok {
-		return metadata.Pairs("x-authenticated", "false")
+		return metadata.Pairs("x-authenticated", "false", "x-anonymous", anonymous)
 	}
-	return metadata.Pairs("x-authenticated", "true", "x-subject", p.Subject, "x-roles", strings.Join(p.Roles, ","))
+	return metadata.Pairs("x-authenticated", "true", "x-subject", p.Subject, "x-roles", strings.Join(p.Roles, ","), "x-anonymous", anonymous)
 }
 
 func (catalogueStub) GetProduct(ctx context.Context, _ *cataloguev1.GetProductRequest) (*cataloguev1.GetProductResponse, error) {

@@ -70,6 +70,9 @@ func (a *Authenticator) authorize(ctx context.Context, fullMethod string) (conte
 
 	switch {
 	case listed && rule.Public:
+		if !authenticated {
+			ctx = withAnonymous(ctx)
+		}
 		return ctx, nil
 	case !authenticated:
 		return nil, status.Error(codes.Unauthenticated, "missing bearer token")

@@ -40,6 +40,8 @@ type seen struct {
 	Authenticated string
 	Subject       string
 	Roles         string
+	// Anonymous is "true" for a public call made without a token.
+	Anonymous string
 }
 
 func seenFrom(md metadata.MD) seen {
@@ -49,7 +51,7 @@ func seenFrom(md metadata.MD) seen {
 		}
 		return ""
 	}
-	return seen{Authenticated: first("x-authenticated"), Subject: first("x-subject"), Roles: first("x-roles")}
+	return seen{Authenticated: first("x-authenticated"), Subject: first("x-subject"), Roles: first("x-roles"), Anonymous: first("x-anonymous")}
 }
 
 // invoke calls rpc with the given raw authorization header values and
@@ -113,9 +115,9 @@ func TestUnaryInterceptor(t *testing.T) {
 		wantP   seen   // checked when the call succeeds
 	}{
 		// Public method.
-		{name: "public without token", rpc: "GetProduct", want: codes.OK, wantP: seen{Authenticated: "false"}},
+		{name: "public without token", rpc: "GetProduct", want: codes.OK, wantP: seen{Authenticated: "false", Anonymous: "true"}},
 		{name: "public with valid token attaches principal", rpc: "GetProduct", authz: []string{reader}, want: codes.OK,
-			wantP: seen{Authenticated: "true", Subject: "bob", Roles: "reader"}},
+			wantP: seen{Anonymous: "false", Authenticated: "true", Subject: "bob", Roles: "reader"}},
 		{name: "public with bad token", rpc: "GetProduct", authz: []string{"Bearer garbage"}, want: codes.Unauthenticated, wantMsg: "invalid token"},
 		{name: "public with expired token", rpc: "GetProduct", want: codes.Unauthenticated,
 			authz: []string{edToken("bob", nil, func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Hour).Unix() })}},
@@ -126,15 +128,15 @@ func TestUnaryInterceptor(t *testing.T) {
 		{name: "scheme without token", rpc: "CreateProduct", authz: []string{"Bearer "}, want: codes.Unauthenticated},
 		{name: "two authorization headers", rpc: "CreateProduct", authz: []string{admin, admin}, want: codes.Unauthenticated},
 		{name: "lower-case scheme", rpc: "CreateProduct", authz: []string{"bearer " + admin[len("Bearer "):]}, want: codes.OK,
-			wantP: seen{Authenticated: "true", Subject: "alice", Roles: "admin"}},
+			wantP: seen{Anonymous: "false", Authenticated: "true", Subject: "alice", Roles: "admin"}},
 		{name: "upper-case scheme", rpc: "CreateProduct", authz: []string{"BEARER " + admin[len("Bearer "):]}, want: codes.OK,
-			wantP: seen{Authenticated: "true", Subject: "alice", Roles: "admin"}},
+			wantP: seen{Anonymous: "false", Authenticated: "true", Subject: "alice", Roles: "admin"}},
 
 		// Token validity.
 		{name: "malformed token", rpc: "CreateProduct", authz: []string{"Bearer not.a.jwt"}, want: codes.Unauthenticated, wantMsg: "invalid token"},
 		{name: "expired", rpc: "CreateProduct", want: codes.Unauthenticated, wantMsg: "token expired",
 			authz: []string{edToken("alice", []string{"admin"}, func(c jwt.MapClaims) { c["exp"] = now.Add(-2 * time.Minute).Unix() })}},
-		{name: "expired within leeway", rpc: "CreateProduct", want: codes.OK, wantP: seen{Authenticated: "true", Subject: "alice", Roles: "admin"},
+		{name: "expired within leeway", rpc: "CreateProduct", want: codes.OK, wantP: seen{Anonymous: "false", Authenticated: "true", Subject: "alice", Roles: "admin"},
 			authz: []string{edToken("alice", []string{"admin"}, func(c jwt.MapClaims) { c["exp"] = now.Add(-5 * time.Second).Unix() })}},
 		{name: "not yet valid", rpc: "CreateProduct", want: codes.Unauthenticated,
 			authz: []string{edToken("alice", []string{"admin"}, func(c jwt.MapClaims) { c["nbf"] = now.Add(2 * time.Minute).Unix() })}},
@@ -146,7 +148,7 @@ func TestUnaryInterceptor(t *testing.T) {
 			authz: []string{edToken("alice", []string{"admin"}, func(c jwt.MapClaims) { c["aud"] = "someone-else" })}},
 		{name: "no audience", rpc: "CreateProduct", want: codes.Unauthenticated,
 			authz: []string{edToken("alice", []string{"admin"}, func(c jwt.MapClaims) { delete(c, "aud") })}},
-		{name: "audience list containing ours", rpc: "CreateProduct", want: codes.OK, wantP: seen{Authenticated: "true", Subject: "alice", Roles: "admin"},
+		{name: "audience list containing ours", rpc: "CreateProduct", want: codes.OK, wantP: seen{Anonymous: "false", Authenticated: "true", Subject: "alice", Roles: "admin"},
 			authz: []string{edToken("alice", []string{"admin"}, func(c jwt.MapClaims) { c["aud"] = []string{"other", testAudience} })}},
 		{name: "wrong issuer", rpc: "CreateProduct", want: codes.Unauthenticated, wantMsg: "invalid token",
 			authz: []string{edToken("alice", []string{"admin"}, func(c jwt.MapClaims) { c["iss"] = "https://evil.test" })}},
@@ -172,9 +174,9 @@ func TestUnaryInterceptor(t *testing.T) {
 			authz: []string{bearer(sign(t, jwt.SigningMethodES256, ed.kid, ec.priv, claims("alice", []string{"admin"})))}},
 		{name: "algorithm not pinned", rpc: "CreateProduct", want: codes.Unauthenticated,
 			authz: []string{bearer(sign(t, jwt.SigningMethodPS256, rs.kid, rs.priv, claims("alice", []string{"admin"})))}},
-		{name: "ES256", rpc: "CreateProduct", want: codes.OK, wantP: seen{Authenticated: "true", Subject: "carol", Roles: "admin"},
+		{name: "ES256", rpc: "CreateProduct", want: codes.OK, wantP: seen{Anonymous: "false", Authenticated: "true", Subject: "carol", Roles: "admin"},
 			authz: []string{bearer(sign(t, jwt.SigningMethodES256, ec.kid, ec.priv, claims("carol", []string{"admin"})))}},
-		{name: "RS256", rpc: "CreateProduct", want: codes.OK, wantP: seen{Authenticated: "true", Subject: "dave", Roles: "viewer,admin"},
+		{name: "RS256", rpc: "CreateProduct", want: codes.OK, wantP: seen{Anonymous: "false", Authenticated: "true", Subject: "dave", Roles: "viewer,admin"},
 			authz: []string{bearer(sign(t, jwt.SigningMethodRS256, rs.kid, rs.priv, claims("dave", []string{"viewer", "admin"})))}},
 
 		// Authorization.
@@ -182,7 +184,7 @@ func TestUnaryInterceptor(t *testing.T) {
 		{name: "no roles claim", rpc: "CreateProduct", want: codes.PermissionDenied,
 			authz: []string{edToken("eve", nil, func(c jwt.MapClaims) { delete(c, "roles") })}},
 		{name: "any authenticated caller", rpc: "UpdateProduct", authz: []string{edToken("eve", nil)}, want: codes.OK,
-			wantP: seen{Authenticated: "true", Subject: "eve"}},
+			wantP: seen{Anonymous: "false", Authenticated: "true", Subject: "eve"}},
 		{name: "any authenticated caller without token", rpc: "UpdateProduct", want: codes.Unauthenticated},
 		{name: "not in policy with token", rpc: "DeleteProduct", authz: []string{admin}, want: codes.PermissionDenied},
 		{name: "not in policy without token", rpc: "DeleteProduct", want: codes.Unauthenticated},
@@ -245,7 +247,7 @@ func TestStreamInterceptor(t *testing.T) {
 		{name: "invalid token", opts: []grpc.CallOption{grpc.PerRPCCredentials(auth.BearerToken("nope"))}, want: codes.Unauthenticated},
 		{name: "missing role", opts: []grpc.CallOption{grpc.PerRPCCredentials(auth.BearerToken(token("viewer")))}, want: codes.PermissionDenied},
 		{name: "with role", opts: []grpc.CallOption{grpc.PerRPCCredentials(auth.BearerToken(token("reader")))}, want: codes.OK,
-			wantP: seen{Authenticated: "true", Subject: "frank", Roles: "reader"}},
+			wantP: seen{Anonymous: "false", Authenticated: "true", Subject: "frank", Roles: "reader"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -36,3 +36,18 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	return p, ok
 }
+
+type anonymousKey struct{}
+
+// Anonymous reports whether ctx belongs to a call that the interceptors
+// let through without a token because its method is public. Work the
+// service starts itself (consumers, jobs) is not anonymous: only strangers
+// are, so their load can be kept apart (a pool of their own, say).
+func Anonymous(ctx context.Context) bool {
+	v, _ := ctx.Value(anonymousKey{}).(bool)
+	return v
+}
+
+func withAnonymous(ctx context.Context) context.Context {
+	return context.WithValue(ctx, anonymousKey{}, true)
+}

@@ -39,6 +39,23 @@ type Config struct {
 	WriteCeiling  time.Duration `env:"GRPC_WRITE_CEILING" envDefault:"20s"`
 	StreamCeiling time.Duration `env:"GRPC_STREAM_CEILING" envDefault:"30m"`
 
+	// MaxStreams and MaxStreamsPerMethod bound the streams open at once on
+	// the replica and per method (watchers, list streams, health watches);
+	// MethodStreamLimits overrides the per-method limit for single methods
+	// ("catalogue.v1.CatalogueService/WatchAvailability=200,..."). A stream
+	// over a limit is refused at once with RESOURCE_EXHAUSTED. 0: no limit.
+	MaxStreams          int            `env:"GRPC_MAX_STREAMS" envDefault:"1000"`
+	MaxStreamsPerMethod int            `env:"GRPC_MAX_STREAMS_PER_METHOD" envDefault:"500"`
+	MethodStreamLimits  map[string]int `env:"GRPC_METHOD_STREAM_LIMITS" envSeparator:"," envKeyValSeparator:"="`
+	// MaxInflightReads and MaxInflightWrites bound the unary reads
+	// (NO_SIDE_EFFECTS methods) and other unary calls in flight, so a flood
+	// of one class cannot take what the other needs. A call over a limit
+	// waits up to InflightQueueWait for a slot, then gets
+	// RESOURCE_EXHAUSTED. 0: no limit.
+	MaxInflightReads  int           `env:"GRPC_MAX_INFLIGHT_READS" envDefault:"256"`
+	MaxInflightWrites int           `env:"GRPC_MAX_INFLIGHT_WRITES" envDefault:"256"`
+	InflightQueueWait time.Duration `env:"GRPC_INFLIGHT_QUEUE_WAIT" envDefault:"250ms"`
+
 	// HTTPReadTimeout is how long a unary request on the HTTP port may take
 	// to send its body; a slower client is cut off.
 	HTTPReadTimeout time.Duration `env:"HTTP_READ_TIMEOUT" envDefault:"10s"`
@@ -64,6 +81,14 @@ type Config struct {
 	TLSCertFile     string `env:"GRPC_TLS_CERT"`
 	TLSKeyFile      string `env:"GRPC_TLS_KEY"`
 	TLSClientCAFile string `env:"GRPC_TLS_CLIENT_CA"`
+}
+
+// limits are the limiter's view of the concurrency settings.
+func (c Config) limits() interceptor.Limits {
+	return interceptor.Limits{
+		Streams: c.MaxStreams, StreamsPerMethod: c.MaxStreamsPerMethod, MethodStreams: c.MethodStreamLimits,
+		Reads: c.MaxInflightReads, Writes: c.MaxInflightWrites, QueueWait: c.InflightQueueWait,
+	}
 }
 
 // ceilings are the interceptor's view of the ceiling settings.

@@ -139,6 +139,10 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry, opts ...Opti
 	if err != nil {
 		return nil, err
 	}
+	limiter, err := interceptor.NewLimiter(cfg.limits(), reg)
+	if err != nil {
+		return nil, err
+	}
 
 	unary := []grpc.UnaryServerInterceptor{
 		interceptor.UnaryDeadline(cfg.DefaultTimeout, cfg.ceilings()),
@@ -146,6 +150,8 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry, opts ...Opti
 		interceptor.UnaryLogging(logger),
 		recovery.Unary(),
 		interceptor.UnaryErrors(logger, o.errorClassifiers...),
+		// Before authentication: a refused call costs no token check.
+		limiter.Unary(),
 	}
 	unary = append(unary, o.unary...)
 	unary = append(unary, validator.Unary())
@@ -155,6 +161,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry, opts ...Opti
 		interceptor.StreamLogging(logger),
 		recovery.Stream(),
 		interceptor.StreamErrors(logger, o.errorClassifiers...),
+		limiter.Stream(),
 	}
 	stream = append(stream, o.stream...)
 	stream = append(stream, validator.Stream())

@@ -11,9 +11,14 @@ import (
 
 // Config holds the pool settings read from the environment.
 type Config struct {
-	URL            string        `env:"DATABASE_URL,required"`
-	MaxConns       int32         `env:"DATABASE_MAX_CONNS" envDefault:"10"`
-	MinConns       int32         `env:"DATABASE_MIN_CONNS" envDefault:"0"`
+	URL      string `env:"DATABASE_URL,required"`
+	MaxConns int32  `env:"DATABASE_MAX_CONNS" envDefault:"10"`
+	MinConns int32  `env:"DATABASE_MIN_CONNS" envDefault:"0"`
+	// PublicMaxConns sizes a second pool for the reads that callers
+	// without a token make (see Lanes), so a flood of public reads waits on
+	// its own connections and never takes those that writes, reservations,
+	// consumers and the outbox need. 0 runs them on the main pool.
+	PublicMaxConns int32         `env:"DATABASE_PUBLIC_MAX_CONNS" envDefault:"4"`
 	ConnectTimeout time.Duration `env:"DATABASE_CONNECT_TIMEOUT" envDefault:"5s"`
 	// StatementTimeout and LockTimeout make the server give up on one
 	// statement, or on waiting for a lock, so a busy or locked database
@@ -61,4 +66,33 @@ func NewPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("ping database %s/%s: %w", pcfg.ConnConfig.Host, pcfg.ConnConfig.Database, err)
 	}
 	return pool, nil
+}
+
+// Lanes picks the pool a read runs on: Public for the calls that Anonymous
+// says come from a caller without a token, Main for everything else
+// (authenticated callers, and the service's own consumers and jobs).
+// Writes always use Main.
+type Lanes struct {
+	Main   *pgxpool.Pool
+	Public *pgxpool.Pool
+	// Anonymous reports whether ctx is a stranger's call; nil means never.
+	Anonymous func(context.Context) bool
+}
+
+// Reader returns the pool for a read made under ctx.
+func (l Lanes) Reader(ctx context.Context) *pgxpool.Pool {
+	if l.Public != nil && l.Anonymous != nil && l.Anonymous(ctx) {
+		return l.Public
+	}
+	return l.Main
+}
+
+// NewPublicPool opens the pool of the public lane, with cfg's settings and
+// PublicMaxConns connections, or returns nil when PublicMaxConns is 0.
+func NewPublicPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
+	if cfg.PublicMaxConns <= 0 {
+		return nil, nil //nolint:nilnil // no public lane is a valid answer
+	}
+	cfg.MaxConns, cfg.MinConns = cfg.PublicMaxConns, 0
+	return NewPool(ctx, cfg)
 }

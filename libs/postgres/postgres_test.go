@@ -34,6 +34,7 @@ func TestConfigDefaults(t *testing.T) {
 		URL:            "postgres://u:p@db:5432/app",
 		MaxConns:       10,
 		MinConns:       0,
+		PublicMaxConns: 4,
 		ConnectTimeout: 5 * time.Second,
 		// Below the RPC ceilings (10s reads, 20s writes).
 		StatementTimeout: 8 * time.Second,
@@ -41,6 +42,66 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestLanesSendStrangersReadsToThePublicPool(t *testing.T) {
+	t.Parallel()
+	dsn := newDatabase(t)
+	cfg := postgres.Config{URL: dsn, MaxConns: 3, PublicMaxConns: 2}
+	main, err := postgres.NewPool(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(main.Close)
+	public, err := postgres.NewPublicPool(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(public.Close)
+	if got := public.Config().MaxConns; got != 2 {
+		t.Errorf("public pool MaxConns = %d, want DATABASE_PUBLIC_MAX_CONNS 2", got)
+	}
+
+	type strangerKey struct{}
+	lanes := postgres.Lanes{Main: main, Public: public, Anonymous: func(ctx context.Context) bool {
+		return ctx.Value(strangerKey{}) != nil
+	}}
+	stranger := context.WithValue(t.Context(), strangerKey{}, true)
+	if lanes.Reader(stranger) != public {
+		t.Error("a stranger's read does not use the public pool")
+	}
+	if lanes.Reader(t.Context()) != main {
+		t.Error("the service's own read does not use the main pool")
+	}
+	// Strangers holding every public connection leave the main pool free.
+	held := make([]*pgxpool.Conn, 0, 2)
+	for range 2 {
+		c, err := lanes.Reader(stranger).Acquire(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	short, cancel := context.WithTimeout(stranger, 100*time.Millisecond)
+	defer cancel()
+	if _, err := lanes.Reader(short).Acquire(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("third stranger acquire: %v, want to wait for a public connection", err)
+	}
+	var one int
+	if err := lanes.Reader(t.Context()).QueryRow(t.Context(), "SELECT 1").Scan(&one); err != nil || one != 1 {
+		t.Errorf("main-lane read while strangers hold the public pool: %v", err)
+	}
+	for _, c := range held {
+		c.Release()
+	}
+
+	none, err := postgres.NewPublicPool(t.Context(), postgres.Config{URL: dsn})
+	if err != nil || none != nil {
+		t.Errorf("NewPublicPool with PublicMaxConns 0 = %v, %v; want no pool", none, err)
+	}
+	if (postgres.Lanes{Main: main, Anonymous: lanes.Anonymous}).Reader(stranger) != main {
+		t.Error("without a public pool strangers' reads must use the main pool")
 	}
 }
 

@@ -74,6 +74,9 @@ type Spec[C Configurer] struct {
 	// not in it is denied. Health checks and reflection are public on every
 	// replica (see WithInfrastructure) unless the policy lists them.
 	Policy auth.Policy
+	// ServerOptions tune the service's servers (methods whose handlers
+	// validate streamed elements themselves, say).
+	ServerOptions []grpcserver.Option
 	// Wire builds the service's stores, use cases, handlers, consumers and
 	// jobs on h. It runs at the end of New, once the shared parts exist.
 	Wire func(ctx context.Context, h *Host, cfg C) error

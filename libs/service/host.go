@@ -49,13 +49,15 @@ type Host struct {
 	cfg    Config
 	logger *slog.Logger
 
-	pool  *pgxpool.Pool
-	nc    *nats.Conn
-	js    jetstream.JetStream
-	authn *auth.Authenticator
-	reg   *prometheus.Registry
-	relay *outbox.Relay
-	grpc  *grpcserver.Server
+	pool *pgxpool.Pool
+	// public serves strangers' reads (nil: they share pool).
+	public *pgxpool.Pool
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	authn  *auth.Authenticator
+	reg    *prometheus.Registry
+	relay  *outbox.Relay
+	grpc   *grpcserver.Server
 
 	streams      []broker.StreamSpec
 	streamsReady chan struct{}
@@ -105,6 +107,9 @@ func New[C Configurer](ctx context.Context, spec Spec[C], cfg C, logger *slog.Lo
 	if h.pool, err = libpg.NewPool(ctx, hc.Postgres); err != nil {
 		return nil, err
 	}
+	if h.public, err = libpg.NewPublicPool(ctx, hc.Postgres); err != nil {
+		return nil, err
+	}
 	if hc.MigrateOnStart {
 		if err = migrate(ctx, h.pool, spec.Migrate); err != nil {
 			return nil, err
@@ -140,7 +145,7 @@ func New[C Configurer](ctx context.Context, spec Spec[C], cfg C, logger *slog.Lo
 		grpcserver.WithInterceptors(h.authn.UnaryServerInterceptor(), h.authn.StreamServerInterceptor()),
 		grpcserver.WithReadinessCheck("postgres", h.pool.Ping),
 		grpcserver.WithErrorClassifier(libpg.Unavailable),
-	}, opts...)
+	}, append(slices.Clone(spec.ServerOptions), opts...)...)
 	if h.grpc, err = grpcserver.New(hc.Server, logger, h.reg, opts...); err != nil {
 		return nil, err
 	}
@@ -179,6 +184,13 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, own func(context.Context, 
 
 // Pool is the service's Postgres pool.
 func (h *Host) Pool() *pgxpool.Pool { return h.pool }
+
+// Lanes are the service's pools by caller: reads that callers without a
+// token make run on a small pool of their own (DATABASE_PUBLIC_MAX_CONNS),
+// everything else on Pool.
+func (h *Host) Lanes() libpg.Lanes {
+	return libpg.Lanes{Main: h.pool, Public: h.public, Anonymous: auth.Anonymous}
+}
 
 // JetStream is the service's JetStream context.
 func (h *Host) JetStream() jetstream.JetStream { return h.js }
@@ -364,6 +376,9 @@ func (h *Host) close() {
 	}
 	if h.nc != nil {
 		h.nc.Close()
+	}
+	if h.public != nil {
+		h.public.Close()
 	}
 	if h.pool != nil {
 		h.pool.Close()

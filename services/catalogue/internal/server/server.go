@@ -76,15 +76,9 @@ type Config struct {
 	WatchBuffer int `env:"WATCH_BUFFER" envDefault:"256"`
 }
 
-// ConsumerConfig tunes the durable consumer of cancelled orders.
-type ConsumerConfig struct {
-	// AckWait is how long one attempt may take before it is redelivered.
-	AckWait time.Duration `env:"CONSUMER_ACK_WAIT" envDefault:"30s"`
-	// MaxDeliver is how many attempts an event gets before it is dead-lettered.
-	MaxDeliver int `env:"CONSUMER_MAX_DELIVER" envDefault:"5"`
-	// Backoff lists the delays before successive retries; the last repeats.
-	Backoff []time.Duration `env:"CONSUMER_BACKOFF" envDefault:"1s,5s,30s"`
-}
+// ConsumerConfig tunes the durable consumer of cancelled orders
+// (CONSUMER_*).
+type ConsumerConfig = consumer.Settings
 
 // PlacedConsumerConfig tunes the durable consumer of placed orders. Orders
 // confirm their reservation with ConfirmReservation as they are placed;
@@ -159,7 +153,7 @@ func wire(_ context.Context, h *service.Host, cfg Config) error {
 		return fmt.Errorf("register %s: %w", UnbackedOrdersMetric, err)
 	}
 	unbacked.WithLabelValues(app.ReasonExpiredNotReinstated) // export 0 from the start
-	store := pgstore.New(h.Pool())
+	store := pgstore.New(h.Lanes())
 	svc := app.New(app.Deps{
 		Products:  store,
 		Browser:   store,
@@ -182,11 +176,11 @@ func wire(_ context.Context, h *service.Host, cfg Config) error {
 	h.OnShutdown(hub.Close)
 	h.Go("follow catalogue events", events.Follow(h.StreamsReady(), h.JetStream(), contract.Stream, lru, hub, logger))
 	h.Every("expire reservations", cfg.SweepInterval, svc.SweepOnce)
-	if err := h.Consume(ConsumerConfig(cfg.PlacedConsumer).forSubject(orderPlacedDurable, contract.SubjectOrderPlaced),
+	if err := h.Consume(consumer.Settings(cfg.PlacedConsumer).For(contract.OrdersStream, orderPlacedDurable, contract.SubjectOrderPlaced),
 		ports.NewOrderPlaced(svc, logger).Handle); err != nil {
 		return err
 	}
-	return h.Consume(cfg.Consumer.forSubject(orderCancelledDurable, contract.SubjectOrderCancelled),
+	return h.Consume(cfg.Consumer.For(contract.OrdersStream, orderCancelledDurable, contract.SubjectOrderCancelled),
 		ports.NewOrderCancelled(svc, logger).Handle)
 }
 
@@ -197,16 +191,3 @@ const UnbackedOrdersMetric = "storefront_catalogue_unbacked_orders_total"
 type reasonCounter struct{ vec *prometheus.CounterVec }
 
 func (c reasonCounter) Inc(reason string) { c.vec.WithLabelValues(reason).Inc() }
-
-// forSubject is the configuration of the durable consumer of one of the
-// orders' subjects.
-func (c ConsumerConfig) forSubject(durable, subject string) consumer.Config {
-	return consumer.Config{
-		Stream:         contract.OrdersStream,
-		Durable:        durable,
-		FilterSubjects: []string{subject},
-		AckWait:        c.AckWait,
-		MaxDeliver:     c.MaxDeliver,
-		Backoff:        c.Backoff,
-	}
-}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/storefront-go/storefront/services/orders/internal/domain"
 )
@@ -214,6 +215,8 @@ type Service struct {
 	cfg    Config
 	logger *slog.Logger
 	now    func() time.Time
+	// flights joins concurrent PlaceOrder duplicates on this replica.
+	flights singleflight.Group
 }
 
 // New returns the use cases over d.

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"sync"
@@ -142,6 +143,90 @@ func TestPlaceOrderConcurrentDuplicatesMakeOneOrder(t *testing.T) {
 	}
 	if got := len(f.store.eventLog()); got != 1 {
 		t.Errorf("%d events, want 1", got)
+	}
+}
+
+func TestPlaceOrderDuplicatesOnOneReplicaShareTheFirstAttempt(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, app.Config{})
+	f.cat.reserveGate = make(chan struct{})
+	f.cat.reserveStarted = make(chan struct{}, 1)
+	req := placeReq("dup-key-shared", domain.Item{ProductID: apple.ID, Quantity: 2})
+
+	const n = 50
+	results := make(chan uuid.UUID, n)
+	errs := make(chan error, n)
+	call := func() {
+		o, err := f.svc.PlaceOrder(t.Context(), alice, req)
+		if err != nil {
+			errs <- err
+			return
+		}
+		results <- o.ID
+	}
+	go call()
+	<-f.cat.reserveStarted // the first attempt holds the key, stuck in catalogue
+	for range n - 1 {
+		go call()
+	}
+	// Long enough for pollers to poll many times (10ms, 20ms, ... 200ms).
+	time.Sleep(500 * time.Millisecond)
+	close(f.cat.reserveGate)
+
+	ids := map[uuid.UUID]int{}
+	for range n {
+		select {
+		case id := <-results:
+			ids[id]++
+		case err := <-errs:
+			t.Fatalf("duplicate failed: %v", err)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("got %d distinct orders, want 1", len(ids))
+	}
+	t.Logf("%d duplicates, %d Claim calls", n, f.store.claimCalls())
+	// One claim by the first attempt, plus at most a few from callers that
+	// had not joined it before it finished; polling would be hundreds.
+	if got := f.store.claimCalls(); got > 5 {
+		t.Errorf("%d duplicates made %d Claim calls, want at most 5: they should wait for the first attempt, not poll", n, got)
+	}
+}
+
+func TestPlaceOrderDuplicateRetriesWhenTheFirstCallerGivesUp(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, app.Config{})
+	f.cat.reserveGate = make(chan struct{})
+	f.cat.reserveStarted = make(chan struct{}, 2)
+	req := placeReq("dup-key-gone", domain.Item{ProductID: apple.ID, Quantity: 1})
+
+	firstCtx, cancelFirst := context.WithCancel(t.Context())
+	first := make(chan error, 1)
+	go func() {
+		_, err := f.svc.PlaceOrder(firstCtx, alice, req)
+		first <- err
+	}()
+	<-f.cat.reserveStarted
+	second := make(chan error, 1)
+	var secondOrder domain.Order
+	go func() {
+		var err error
+		secondOrder, err = f.svc.PlaceOrder(t.Context(), alice, req)
+		second <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // let the second join the first
+	cancelFirst()
+	if err := <-first; err == nil {
+		t.Fatal("the cancelled first caller got an order")
+	}
+	// The second caller's own attempt reaches catalogue; let it through.
+	<-f.cat.reserveStarted
+	close(f.cat.reserveGate)
+	if err := <-second; err != nil {
+		t.Fatalf("second caller, still waiting, failed with the first's error: %v", err)
+	}
+	if secondOrder.Status != domain.StatusConfirmed {
+		t.Errorf("second caller's order status = %v, want CONFIRMED", secondOrder.Status)
 	}
 }
 

@@ -31,6 +31,8 @@ type memStore struct {
 	commitThenFail bool
 	// getErr, when set, fails Get.
 	getErr error
+	// claims counts Claim calls.
+	claims int
 }
 
 type memKey struct {
@@ -49,6 +51,7 @@ func newMemStore() *memStore {
 func (m *memStore) Claim(_ context.Context, c app.Claim) (app.KeyRecord, bool, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.claims++
 	now := time.Now()
 	k := [2]string{c.CustomerID, c.Key}
 	cur, ok := m.keys[k]
@@ -178,6 +181,12 @@ func olderThan(o domain.Order, c *app.Cursor) bool {
 	return bytes.Compare(o.ID[:], c.ID[:]) < 0
 }
 
+func (m *memStore) claimCalls() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.claims
+}
+
 func (m *memStore) eventLog() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -199,6 +208,10 @@ type fakeCatalogue struct {
 	reserveErr error
 	// productsErr, when set, fails Products.
 	productsErr error
+	// reserveGate, when set, holds every Reserve until it is closed or the
+	// call's context ends; reserveStarted, when set, is told of each.
+	reserveGate    chan struct{}
+	reserveStarted chan struct{}
 }
 
 func newFakeCatalogue(products ...domain.Product) *fakeCatalogue {
@@ -243,7 +256,17 @@ func (f *fakeCatalogue) Products(_ context.Context, ids []uuid.UUID) ([]domain.P
 	return out, nil
 }
 
-func (f *fakeCatalogue) Reserve(_ context.Context, id uuid.UUID, items []domain.Item) error {
+func (f *fakeCatalogue) Reserve(ctx context.Context, id uuid.UUID, items []domain.Item) error {
+	if f.reserveStarted != nil {
+		f.reserveStarted <- struct{}{}
+	}
+	if f.reserveGate != nil {
+		select {
+		case <-f.reserveGate:
+		case <-ctx.Done():
+			return &domain.CatalogueUnavailableError{Unsent: true}
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reserveCalls++

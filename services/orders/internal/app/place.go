@@ -25,7 +25,8 @@ type PlaceOrder struct {
 
 // PlaceOrder places an order, exactly once per customer and idempotency
 // key. The first attempt to claim the key does the work; concurrent
-// duplicates wait for it and return its stored response. A key reused with
+// duplicates wait for it and return its response (on the same replica
+// without touching the database; across replicas by polling the key). A key reused with
 // a different request fails with domain.ErrIdempotencyMismatch. An attempt
 // that fails frees the key, so a later retry may succeed.
 func (s *Service) PlaceOrder(ctx context.Context, caller Caller, req PlaceOrder) (domain.Order, error) {
@@ -42,6 +43,53 @@ func (s *Service) PlaceOrder(ctx context.Context, caller Caller, req PlaceOrder)
 	}
 	hash := domain.RequestHash(req.IdempotencyKey, customer, items)
 
+	// Duplicates on this replica share one attempt instead of each polling
+	// the database: the first runs claimOrWait, the others wait for its
+	// answer. A shared answer that is only the first caller giving up (its
+	// context ended) is not theirs; they try again themselves.
+	flight := customer + "\x00" + req.IdempotencyKey + "\x00" + string(hash)
+	waitCtx, cancel := context.WithTimeout(ctx, s.cfg.DuplicateWait)
+	defer cancel()
+	for {
+		ch := s.flights.DoChan(flight, func() (any, error) {
+			o, err := s.claimOrWait(ctx, customer, req.IdempotencyKey, items, hash)
+			if err != nil && ctx.Err() != nil {
+				return o, &callerGoneError{err: err}
+			}
+			return o, err
+		})
+		select {
+		case res := <-ch:
+			err := res.Err
+			if gone, ok := errors.AsType[*callerGoneError](err); ok {
+				if ctx.Err() == nil {
+					// Not this caller's failure: try again.
+					continue
+				}
+				err = gone.err
+			}
+			o, _ := res.Val.(domain.Order)
+			return o, err
+		case <-waitCtx.Done():
+			if err := ctx.Err(); err != nil {
+				return domain.Order{}, err
+			}
+			return domain.Order{}, domain.ErrRequestInProgress
+		}
+	}
+}
+
+// callerGoneError marks an attempt that failed after its caller's context
+// ended: an answer for that caller only.
+type callerGoneError struct{ err error }
+
+func (e *callerGoneError) Error() string { return e.err.Error() }
+func (e *callerGoneError) Unwrap() error { return e.err }
+
+// claimOrWait claims the key and places the order, or, when another
+// attempt (on another replica, say) holds the key, polls for its stored
+// answer for up to DuplicateWait.
+func (s *Service) claimOrWait(ctx context.Context, customer, key string, items []domain.Item, hash []byte) (domain.Order, error) {
 	waitCtx, cancel := context.WithTimeout(ctx, s.cfg.DuplicateWait)
 	defer cancel()
 	delay := minDuplicatePoll
@@ -51,7 +99,7 @@ func (s *Service) PlaceOrder(ctx context.Context, caller Caller, req PlaceOrder)
 			return domain.Order{}, fmt.Errorf("new order id: %w", err)
 		}
 		claim := Claim{
-			CustomerID: customer, Key: req.IdempotencyKey, RequestHash: hash,
+			CustomerID: customer, Key: key, RequestHash: hash,
 			OrderID: orderID, Lease: s.cfg.ClaimLease, TTL: s.cfg.KeyTTL,
 		}
 		rec, claimed, found, err := s.d.Keys.Claim(ctx, claim)
@@ -59,7 +107,7 @@ func (s *Service) PlaceOrder(ctx context.Context, caller Caller, req PlaceOrder)
 		case err != nil:
 			return domain.Order{}, fmt.Errorf("claim idempotency key: %w", err)
 		case claimed:
-			return s.place(ctx, KeyRef{CustomerID: customer, Key: req.IdempotencyKey, OrderID: orderID}, items)
+			return s.place(ctx, KeyRef{CustomerID: customer, Key: key, OrderID: orderID}, items)
 		case found && !bytes.Equal(rec.RequestHash, hash):
 			return domain.Order{}, domain.ErrIdempotencyMismatch
 		case found && rec.Completed:

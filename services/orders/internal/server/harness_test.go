@@ -61,6 +61,8 @@ type options struct {
 	natsURL string
 	// ordersEnv overrides orders' environment.
 	ordersEnv map[string]string
+	// catalogueEnv overrides catalogue's environment.
+	catalogueEnv map[string]string
 }
 
 func newStack(t *testing.T, opts options) *stack {
@@ -83,7 +85,7 @@ func newStack(t *testing.T, opts options) *stack {
 		"SHUTDOWN_TIMEOUT":     "2s",
 		"OUTBOX_POLL_INTERVAL": "50ms",
 		"LOG_LEVEL":            "INFO",
-	}))
+	}, opts.catalogueEnv))
 	s.ordersDSN = pg.NewDatabase(t)
 	cfg := testenv.LoadConfig[server.Config](t, testenv.ReplicaEnv(s.ordersDSN, s.natsURL, s.auth, map[string]string{
 		"DATABASE_MAX_CONNS":      "20",

@@ -17,7 +17,7 @@ import (
 
 // Product returns one product.
 func (s *Store) Product(ctx context.Context, id uuid.UUID) (domain.Product, error) {
-	p, err := scanProduct(s.pool.QueryRow(ctx, `SELECT `+productColumns+` FROM products WHERE id = $1`, id))
+	p, err := scanProduct(s.lanes.Reader(ctx).QueryRow(ctx, `SELECT `+productColumns+` FROM products WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Product{}, domain.ProductNotFound(id)
 	}
@@ -29,7 +29,7 @@ func (s *Store) Product(ctx context.Context, id uuid.UUID) (domain.Product, erro
 
 // ProductsByID returns the products that exist among ids.
 func (s *Store) ProductsByID(ctx context.Context, ids []uuid.UUID) ([]domain.Product, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+productColumns+` FROM products WHERE id = ANY($1)`, ids)
+	rows, err := s.lanes.Reader(ctx).Query(ctx, `SELECT `+productColumns+` FROM products WHERE id = ANY($1)`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("get %d products: %w", len(ids), err)
 	}
@@ -43,7 +43,7 @@ func (s *Store) ProductsByID(ctx context.Context, ids []uuid.UUID) ([]domain.Pro
 // Availability returns the stock of the products that exist among ids,
 // each with the time of its last stock change.
 func (s *Store) Availability(ctx context.Context, ids []uuid.UUID) ([]domain.Availability, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, stock_qty, stock_changed_at FROM products WHERE id = ANY($1)`, ids)
+	rows, err := s.lanes.Reader(ctx).Query(ctx, `SELECT id, stock_qty, stock_changed_at FROM products WHERE id = ANY($1)`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("get availability of %d products: %w", len(ids), err)
 	}
@@ -66,10 +66,10 @@ func (s *Store) ListPage(ctx context.Context, c domain.ListCursor, limit int) ([
 		err  error
 	)
 	if c.CategoryID == "" {
-		rows, err = s.pool.Query(ctx,
+		rows, err = s.lanes.Reader(ctx).Query(ctx,
 			`SELECT `+productColumns+` FROM products WHERE id > $1 ORDER BY id LIMIT $2`, c.AfterID, limit)
 	} else {
-		rows, err = s.pool.Query(ctx,
+		rows, err = s.lanes.Reader(ctx).Query(ctx,
 			`SELECT `+productColumns+` FROM products WHERE category_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
 			c.CategoryID, c.AfterID, limit)
 	}
@@ -85,7 +85,7 @@ func (s *Store) ListPage(ctx context.Context, c domain.ListCursor, limit int) ([
 
 // Categories returns every category ordered by id.
 func (s *Store) Categories(ctx context.Context) ([]domain.Category, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, name FROM categories ORDER BY id`)
+	rows, err := s.lanes.Reader(ctx).Query(ctx, `SELECT id, name FROM categories ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list categories: %w", err)
 	}

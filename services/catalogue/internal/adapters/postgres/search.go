@@ -57,7 +57,7 @@ func (q *searchQuery) whereClause() string {
 // skip. Page and total come from one snapshot.
 func (s *Store) Search(ctx context.Context, f domain.SearchFilter, after *domain.SearchCursor, limit int) (domain.SearchPage, error) {
 	var page domain.SearchPage
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.lanes.Reader(ctx), pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var count searchQuery
 		from := count.filter(f)
 		if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+from+count.whereClause(), count.args...).Scan(&page.Total); err != nil {

@@ -38,14 +38,17 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
-// Store is the catalogue's storage.
+// Store is the catalogue's storage. Writes and reservations run on the
+// main pool; reads run on the lane of their caller, so strangers' browsing
+// waits on a pool of its own.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	lanes libpg.Lanes
 }
 
-// New returns a Store over pool.
-func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool}
+// New returns a Store over lanes.
+func New(lanes libpg.Lanes) *Store {
+	return &Store{pool: lanes.Main, lanes: lanes}
 }
 
 // Postgres error codes and constraints the store turns into domain errors.
