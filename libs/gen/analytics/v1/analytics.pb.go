@@ -87,7 +87,8 @@ type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Chosen by the client, for dedupe.
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	// For example "product_viewed" or "product_added_to_cart".
+	// For example "product_viewed" or "add_to_cart", the two names that
+	// product statistics count.
 	EventName  string                 `protobuf:"bytes,2,opt,name=event_name,json=eventName,proto3" json:"event_name,omitempty"`
 	UserId     string                 `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
@@ -267,10 +268,16 @@ func (x *TrackEventResponse) GetDuplicate() bool {
 	return false
 }
 
+// StreamEventsRequest carries one event, or several: a client that sends
+// many events packs them into fewer messages, which costs far less per
+// event than one message each. Events are numbered in the order they are
+// sent, event before events within a message, and each is validated alone
+// by the server, so one bad event is rejected alone. Events past the first
+// 1,000 of one message are rejected.
 type StreamEventsRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Validated one by one by the server, so one bad event is rejected alone.
-	Event         *Event `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Event         *Event                 `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	Events        []*Event               `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -308,6 +315,13 @@ func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
 func (x *StreamEventsRequest) GetEvent() *Event {
 	if x != nil {
 		return x.Event
+	}
+	return nil
+}
+
+func (x *StreamEventsRequest) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
 	}
 	return nil
 }
@@ -375,11 +389,16 @@ func (x *RejectedEvent) GetReason() string {
 }
 
 type StreamEventsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AcceptedCount int64                  `protobuf:"varint,1,opt,name=accepted_count,json=acceptedCount,proto3" json:"accepted_count,omitempty"`
-	Rejected      []*RejectedEvent       `protobuf:"bytes,2,rep,name=rejected,proto3" json:"rejected,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Events recorded, duplicates of recorded events included.
+	AcceptedCount int64 `protobuf:"varint,1,opt,name=accepted_count,json=acceptedCount,proto3" json:"accepted_count,omitempty"`
+	// The first rejected events, in stream order; rejected_count has them all.
+	Rejected      []*RejectedEvent `protobuf:"bytes,2,rep,name=rejected,proto3" json:"rejected,omitempty"`
+	RejectedCount int64            `protobuf:"varint,3,opt,name=rejected_count,json=rejectedCount,proto3" json:"rejected_count,omitempty"`
+	// Accepted events whose event_id had been recorded before.
+	DuplicateCount int64 `protobuf:"varint,4,opt,name=duplicate_count,json=duplicateCount,proto3" json:"duplicate_count,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StreamEventsResponse) Reset() {
@@ -424,6 +443,20 @@ func (x *StreamEventsResponse) GetRejected() []*RejectedEvent {
 		return x.Rejected
 	}
 	return nil
+}
+
+func (x *StreamEventsResponse) GetRejectedCount() int64 {
+	if x != nil {
+		return x.RejectedCount
+	}
+	return 0
+}
+
+func (x *StreamEventsResponse) GetDuplicateCount() int64 {
+	if x != nil {
+		return x.DuplicateCount
+	}
+	return 0
 }
 
 // Money is an amount in the currency's minor units.
@@ -488,7 +521,11 @@ type ProductStats struct {
 	Orders     int64                  `protobuf:"varint,4,opt,name=orders,proto3" json:"orders,omitempty"`
 	UnitsSold  int64                  `protobuf:"varint,5,opt,name=units_sold,json=unitsSold,proto3" json:"units_sold,omitempty"`
 	// One entry per currency.
-	Revenue       []*Money `protobuf:"bytes,6,rep,name=revenue,proto3" json:"revenue,omitempty"`
+	Revenue []*Money `protobuf:"bytes,6,rep,name=revenue,proto3" json:"revenue,omitempty"`
+	// The product's name and category as the catalogue last announced them;
+	// empty when no catalogue event about it has arrived.
+	Name          string `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"`
+	CategoryId    string `protobuf:"bytes,8,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -565,6 +602,20 @@ func (x *ProductStats) GetRevenue() []*Money {
 	return nil
 }
 
+func (x *ProductStats) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ProductStats) GetCategoryId() string {
+	if x != nil {
+		return x.CategoryId
+	}
+	return ""
+}
+
 type GetProductStatsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ProductId     string                 `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
@@ -626,8 +677,12 @@ func (x *GetProductStatsRequest) GetEndTime() *timestamppb.Timestamp {
 }
 
 type GetProductStatsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Stats         *ProductStats          `protobuf:"bytes,1,opt,name=stats,proto3" json:"stats,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Stats *ProductStats          `protobuf:"bytes,1,opt,name=stats,proto3" json:"stats,omitempty"`
+	// The window answered: the requested one widened to whole minutes
+	// (start rounded down, end rounded up), the resolution of the statistics.
+	WindowStart   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=window_start,json=windowStart,proto3" json:"window_start,omitempty"`
+	WindowEnd     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=window_end,json=windowEnd,proto3" json:"window_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -669,12 +724,28 @@ func (x *GetProductStatsResponse) GetStats() *ProductStats {
 	return nil
 }
 
+func (x *GetProductStatsResponse) GetWindowStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WindowStart
+	}
+	return nil
+}
+
+func (x *GetProductStatsResponse) GetWindowEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WindowEnd
+	}
+	return nil
+}
+
 type TopProductsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Metric        Metric                 `protobuf:"varint,1,opt,name=metric,proto3,enum=analytics.v1.Metric" json:"metric,omitempty"`
-	StartTime     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	EndTime       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	Limit         int32                  `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Metric    Metric                 `protobuf:"varint,1,opt,name=metric,proto3,enum=analytics.v1.Metric" json:"metric,omitempty"`
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	Limit     int32                  `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	// The currency revenue is ranked in; required for METRIC_REVENUE.
+	CurrencyCode  string `protobuf:"bytes,5,opt,name=currency_code,json=currencyCode,proto3" json:"currency_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -737,9 +808,20 @@ func (x *TopProductsRequest) GetLimit() int32 {
 	return 0
 }
 
+func (x *TopProductsRequest) GetCurrencyCode() string {
+	if x != nil {
+		return x.CurrencyCode
+	}
+	return ""
+}
+
 type TopProductsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Products      []*ProductStats        `protobuf:"bytes,1,rep,name=products,proto3" json:"products,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Highest first; ties are broken by product id, ascending.
+	Products []*ProductStats `protobuf:"bytes,1,rep,name=products,proto3" json:"products,omitempty"`
+	// The window answered, widened to whole minutes as in GetProductStats.
+	WindowStart   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=window_start,json=windowStart,proto3" json:"window_start,omitempty"`
+	WindowEnd     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=window_end,json=windowEnd,proto3" json:"window_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -781,6 +863,20 @@ func (x *TopProductsResponse) GetProducts() []*ProductStats {
 	return nil
 }
 
+func (x *TopProductsResponse) GetWindowStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WindowStart
+	}
+	return nil
+}
+
+func (x *TopProductsResponse) GetWindowEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WindowEnd
+	}
+	return nil
+}
+
 var File_analytics_v1_analytics_proto protoreflect.FileDescriptor
 
 const file_analytics_v1_analytics_proto_rawDesc = "" +
@@ -805,19 +901,22 @@ const file_analytics_v1_analytics_proto_rawDesc = "" +
 	"\x05event\x18\x01 \x01(\v2\x13.analytics.v1.EventB\x06\xbaH\x03\xc8\x01\x01R\x05event\"M\n" +
 	"\x12TrackEventResponse\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1c\n" +
-	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"@\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"m\n" +
 	"\x13StreamEventsRequest\x12)\n" +
-	"\x05event\x18\x01 \x01(\v2\x13.analytics.v1.EventR\x05event\"X\n" +
+	"\x05event\x18\x01 \x01(\v2\x13.analytics.v1.EventR\x05event\x12+\n" +
+	"\x06events\x18\x02 \x03(\v2\x13.analytics.v1.EventR\x06events\"X\n" +
 	"\rRejectedEvent\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x03R\x05index\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"v\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xc6\x01\n" +
 	"\x14StreamEventsResponse\x12%\n" +
 	"\x0eaccepted_count\x18\x01 \x01(\x03R\racceptedCount\x127\n" +
-	"\brejected\x18\x02 \x03(\v2\x1b.analytics.v1.RejectedEventR\brejected\"O\n" +
+	"\brejected\x18\x02 \x03(\v2\x1b.analytics.v1.RejectedEventR\brejected\x12%\n" +
+	"\x0erejected_count\x18\x03 \x01(\x03R\rrejectedCount\x12'\n" +
+	"\x0fduplicate_count\x18\x04 \x01(\x03R\x0eduplicateCount\"O\n" +
 	"\x05Money\x12!\n" +
 	"\famount_minor\x18\x01 \x01(\x03R\vamountMinor\x12#\n" +
-	"\rcurrency_code\x18\x02 \x01(\tR\fcurrencyCode\"\xcb\x01\n" +
+	"\rcurrency_code\x18\x02 \x01(\tR\fcurrencyCode\"\x80\x02\n" +
 	"\fProductStats\x12\x1d\n" +
 	"\n" +
 	"product_id\x18\x01 \x01(\tR\tproductId\x12\x14\n" +
@@ -827,26 +926,38 @@ const file_analytics_v1_analytics_proto_rawDesc = "" +
 	"\x06orders\x18\x04 \x01(\x03R\x06orders\x12\x1d\n" +
 	"\n" +
 	"units_sold\x18\x05 \x01(\x03R\tunitsSold\x12-\n" +
-	"\arevenue\x18\x06 \x03(\v2\x13.analytics.v1.MoneyR\arevenue\"\x9d\x02\n" +
+	"\arevenue\x18\x06 \x03(\v2\x13.analytics.v1.MoneyR\arevenue\x12\x12\n" +
+	"\x04name\x18\a \x01(\tR\x04name\x12\x1f\n" +
+	"\vcategory_id\x18\b \x01(\tR\n" +
+	"categoryId\"\x9d\x02\n" +
 	"\x16GetProductStatsRequest\x12'\n" +
 	"\n" +
 	"product_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tproductId\x12A\n" +
 	"\n" +
 	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tstartTime\x12=\n" +
 	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\aendTime:X\xbaHU\x1aS\n" +
-	"\fwindow_order\x12\"start_time must be before end_time\x1a\x1fthis.start_time < this.end_time\"K\n" +
+	"\fwindow_order\x12\"start_time must be before end_time\x1a\x1fthis.start_time < this.end_time\"\xc5\x01\n" +
 	"\x17GetProductStatsResponse\x120\n" +
-	"\x05stats\x18\x01 \x01(\v2\x1a.analytics.v1.ProductStatsR\x05stats\"\xcb\x02\n" +
+	"\x05stats\x18\x01 \x01(\v2\x1a.analytics.v1.ProductStatsR\x05stats\x12=\n" +
+	"\fwindow_start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vwindowStart\x129\n" +
+	"\n" +
+	"window_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\twindowEnd\"\xf8\x03\n" +
 	"\x12TopProductsRequest\x128\n" +
 	"\x06metric\x18\x01 \x01(\x0e2\x14.analytics.v1.MetricB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06metric\x12A\n" +
 	"\n" +
 	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tstartTime\x12=\n" +
 	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\aendTime\x12\x1f\n" +
-	"\x05limit\x18\x04 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d \x00R\x05limit:X\xbaHU\x1aS\n" +
-	"\fwindow_order\x12\"start_time must be before end_time\x1a\x1fthis.start_time < this.end_time\"M\n" +
+	"\x05limit\x18\x04 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d \x00R\x05limit\x129\n" +
+	"\rcurrency_code\x18\x05 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
+	"^[A-Z]{3}$R\fcurrencyCode:\xc9\x01\xbaH\xc5\x01\x1aS\n" +
+	"\fwindow_order\x12\"start_time must be before end_time\x1a\x1fthis.start_time < this.end_time\x1an\n" +
+	"\x10revenue_currency\x12,currency_code is required for METRIC_REVENUE\x1a,this.metric != 5 || this.currency_code != ''\"\xc7\x01\n" +
 	"\x13TopProductsResponse\x126\n" +
-	"\bproducts\x18\x01 \x03(\v2\x1a.analytics.v1.ProductStatsR\bproducts*\x89\x01\n" +
+	"\bproducts\x18\x01 \x03(\v2\x1a.analytics.v1.ProductStatsR\bproducts\x12=\n" +
+	"\fwindow_start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vwindowStart\x129\n" +
+	"\n" +
+	"window_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\twindowEnd*\x89\x01\n" +
 	"\x06Metric\x12\x16\n" +
 	"\x12METRIC_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fMETRIC_VIEWS\x10\x01\x12\x17\n" +
@@ -897,28 +1008,33 @@ var file_analytics_v1_analytics_proto_depIdxs = []int32{
 	13, // 1: analytics.v1.Event.properties:type_name -> analytics.v1.Event.PropertiesEntry
 	1,  // 2: analytics.v1.TrackEventRequest.event:type_name -> analytics.v1.Event
 	1,  // 3: analytics.v1.StreamEventsRequest.event:type_name -> analytics.v1.Event
-	5,  // 4: analytics.v1.StreamEventsResponse.rejected:type_name -> analytics.v1.RejectedEvent
-	7,  // 5: analytics.v1.ProductStats.revenue:type_name -> analytics.v1.Money
-	14, // 6: analytics.v1.GetProductStatsRequest.start_time:type_name -> google.protobuf.Timestamp
-	14, // 7: analytics.v1.GetProductStatsRequest.end_time:type_name -> google.protobuf.Timestamp
-	8,  // 8: analytics.v1.GetProductStatsResponse.stats:type_name -> analytics.v1.ProductStats
-	0,  // 9: analytics.v1.TopProductsRequest.metric:type_name -> analytics.v1.Metric
-	14, // 10: analytics.v1.TopProductsRequest.start_time:type_name -> google.protobuf.Timestamp
-	14, // 11: analytics.v1.TopProductsRequest.end_time:type_name -> google.protobuf.Timestamp
-	8,  // 12: analytics.v1.TopProductsResponse.products:type_name -> analytics.v1.ProductStats
-	2,  // 13: analytics.v1.AnalyticsService.TrackEvent:input_type -> analytics.v1.TrackEventRequest
-	4,  // 14: analytics.v1.AnalyticsService.StreamEvents:input_type -> analytics.v1.StreamEventsRequest
-	9,  // 15: analytics.v1.AnalyticsService.GetProductStats:input_type -> analytics.v1.GetProductStatsRequest
-	11, // 16: analytics.v1.AnalyticsService.TopProducts:input_type -> analytics.v1.TopProductsRequest
-	3,  // 17: analytics.v1.AnalyticsService.TrackEvent:output_type -> analytics.v1.TrackEventResponse
-	6,  // 18: analytics.v1.AnalyticsService.StreamEvents:output_type -> analytics.v1.StreamEventsResponse
-	10, // 19: analytics.v1.AnalyticsService.GetProductStats:output_type -> analytics.v1.GetProductStatsResponse
-	12, // 20: analytics.v1.AnalyticsService.TopProducts:output_type -> analytics.v1.TopProductsResponse
-	17, // [17:21] is the sub-list for method output_type
-	13, // [13:17] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	1,  // 4: analytics.v1.StreamEventsRequest.events:type_name -> analytics.v1.Event
+	5,  // 5: analytics.v1.StreamEventsResponse.rejected:type_name -> analytics.v1.RejectedEvent
+	7,  // 6: analytics.v1.ProductStats.revenue:type_name -> analytics.v1.Money
+	14, // 7: analytics.v1.GetProductStatsRequest.start_time:type_name -> google.protobuf.Timestamp
+	14, // 8: analytics.v1.GetProductStatsRequest.end_time:type_name -> google.protobuf.Timestamp
+	8,  // 9: analytics.v1.GetProductStatsResponse.stats:type_name -> analytics.v1.ProductStats
+	14, // 10: analytics.v1.GetProductStatsResponse.window_start:type_name -> google.protobuf.Timestamp
+	14, // 11: analytics.v1.GetProductStatsResponse.window_end:type_name -> google.protobuf.Timestamp
+	0,  // 12: analytics.v1.TopProductsRequest.metric:type_name -> analytics.v1.Metric
+	14, // 13: analytics.v1.TopProductsRequest.start_time:type_name -> google.protobuf.Timestamp
+	14, // 14: analytics.v1.TopProductsRequest.end_time:type_name -> google.protobuf.Timestamp
+	8,  // 15: analytics.v1.TopProductsResponse.products:type_name -> analytics.v1.ProductStats
+	14, // 16: analytics.v1.TopProductsResponse.window_start:type_name -> google.protobuf.Timestamp
+	14, // 17: analytics.v1.TopProductsResponse.window_end:type_name -> google.protobuf.Timestamp
+	2,  // 18: analytics.v1.AnalyticsService.TrackEvent:input_type -> analytics.v1.TrackEventRequest
+	4,  // 19: analytics.v1.AnalyticsService.StreamEvents:input_type -> analytics.v1.StreamEventsRequest
+	9,  // 20: analytics.v1.AnalyticsService.GetProductStats:input_type -> analytics.v1.GetProductStatsRequest
+	11, // 21: analytics.v1.AnalyticsService.TopProducts:input_type -> analytics.v1.TopProductsRequest
+	3,  // 22: analytics.v1.AnalyticsService.TrackEvent:output_type -> analytics.v1.TrackEventResponse
+	6,  // 23: analytics.v1.AnalyticsService.StreamEvents:output_type -> analytics.v1.StreamEventsResponse
+	10, // 24: analytics.v1.AnalyticsService.GetProductStats:output_type -> analytics.v1.GetProductStatsResponse
+	12, // 25: analytics.v1.AnalyticsService.TopProducts:output_type -> analytics.v1.TopProductsResponse
+	22, // [22:26] is the sub-list for method output_type
+	18, // [18:22] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_analytics_v1_analytics_proto_init() }

@@ -32,9 +32,13 @@ const (
 // AnalyticsService ingests client events and answers product statistics.
 type AnalyticsServiceClient interface {
 	// TrackEvent records one event. A repeated event_id is accepted once.
+	// Browsers call it over Connect JSON on the HTTP port without a token.
 	TrackEvent(ctx context.Context, in *TrackEventRequest, opts ...grpc.CallOption) (*TrackEventResponse, error)
 	// StreamEvents records a stream of events. Bad events are listed in the
-	// response and do not abort the stream.
+	// response and do not abort the stream. Events are written in batches as
+	// they arrive; a batch once written stays written even if the stream then
+	// fails, and repeats are recorded once, so a client whose stream broke
+	// sends the whole stream again.
 	StreamEvents(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[StreamEventsRequest, StreamEventsResponse], error)
 	// GetProductStats aggregates one product's events over a time window.
 	GetProductStats(ctx context.Context, in *GetProductStatsRequest, opts ...grpc.CallOption) (*GetProductStatsResponse, error)
@@ -100,9 +104,13 @@ func (c *analyticsServiceClient) TopProducts(ctx context.Context, in *TopProduct
 // AnalyticsService ingests client events and answers product statistics.
 type AnalyticsServiceServer interface {
 	// TrackEvent records one event. A repeated event_id is accepted once.
+	// Browsers call it over Connect JSON on the HTTP port without a token.
 	TrackEvent(context.Context, *TrackEventRequest) (*TrackEventResponse, error)
 	// StreamEvents records a stream of events. Bad events are listed in the
-	// response and do not abort the stream.
+	// response and do not abort the stream. Events are written in batches as
+	// they arrive; a batch once written stays written even if the stream then
+	// fails, and repeats are recorded once, so a client whose stream broke
+	// sends the whole stream again.
 	StreamEvents(grpc.ClientStreamingServer[StreamEventsRequest, StreamEventsResponse]) error
 	// GetProductStats aggregates one product's events over a time window.
 	GetProductStats(context.Context, *GetProductStatsRequest) (*GetProductStatsResponse, error)

@@ -50,9 +50,13 @@ const (
 // AnalyticsServiceClient is a client for the analytics.v1.AnalyticsService service.
 type AnalyticsServiceClient interface {
 	// TrackEvent records one event. A repeated event_id is accepted once.
+	// Browsers call it over Connect JSON on the HTTP port without a token.
 	TrackEvent(context.Context, *connect.Request[v1.TrackEventRequest]) (*connect.Response[v1.TrackEventResponse], error)
 	// StreamEvents records a stream of events. Bad events are listed in the
-	// response and do not abort the stream.
+	// response and do not abort the stream. Events are written in batches as
+	// they arrive; a batch once written stays written even if the stream then
+	// fails, and repeats are recorded once, so a client whose stream broke
+	// sends the whole stream again.
 	StreamEvents(context.Context) *connect.ClientStreamForClient[v1.StreamEventsRequest, v1.StreamEventsResponse]
 	// GetProductStats aggregates one product's events over a time window.
 	GetProductStats(context.Context, *connect.Request[v1.GetProductStatsRequest]) (*connect.Response[v1.GetProductStatsResponse], error)
@@ -132,9 +136,13 @@ func (c *analyticsServiceClient) TopProducts(ctx context.Context, req *connect.R
 // AnalyticsServiceHandler is an implementation of the analytics.v1.AnalyticsService service.
 type AnalyticsServiceHandler interface {
 	// TrackEvent records one event. A repeated event_id is accepted once.
+	// Browsers call it over Connect JSON on the HTTP port without a token.
 	TrackEvent(context.Context, *connect.Request[v1.TrackEventRequest]) (*connect.Response[v1.TrackEventResponse], error)
 	// StreamEvents records a stream of events. Bad events are listed in the
-	// response and do not abort the stream.
+	// response and do not abort the stream. Events are written in batches as
+	// they arrive; a batch once written stays written even if the stream then
+	// fails, and repeats are recorded once, so a client whose stream broke
+	// sends the whole stream again.
 	StreamEvents(context.Context, *connect.ClientStream[v1.StreamEventsRequest]) (*connect.Response[v1.StreamEventsResponse], error)
 	// GetProductStats aggregates one product's events over a time window.
 	GetProductStats(context.Context, *connect.Request[v1.GetProductStatsRequest]) (*connect.Response[v1.GetProductStatsResponse], error)
