@@ -1,5 +1,6 @@
-// Command analytics serves health, probes and metrics until
-// analytics.v1.AnalyticsService lands. See "analytics help".
+// Command analytics serves analytics.v1.AnalyticsService: event ingest,
+// counters fed by the orders' and catalogue's events, and product
+// statistics. See "analytics help".
 package main
 
 import (
