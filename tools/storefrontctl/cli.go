@@ -25,13 +25,15 @@ const (
 )
 
 const (
-	defaultAddr       = "localhost:50051"
-	defaultOrdersAddr = "localhost:50052"
-	defaultNATSURL    = "nats://127.0.0.1:4222"
-	defaultTimeout    = 30 * time.Second
+	defaultAddr          = "localhost:50051"
+	defaultOrdersAddr    = "localhost:50052"
+	defaultAnalyticsAddr = "localhost:50053"
+	defaultNATSURL       = "nats://127.0.0.1:4222"
+	defaultTimeout       = 30 * time.Second
 )
 
-const usageText = `storefrontctl talks to the Storefront catalogue and orders services over gRPC.
+const usageText = `storefrontctl talks to the Storefront catalogue, orders and analytics services
+over gRPC.
 It also lists and re-drives the dead letters of the NATS JetStream consumers
 and the events a service's outbox relay parked.
 
@@ -52,6 +54,10 @@ Commands:
   orders get        ORDER_ID
   orders list       [--customer ID] [--page-size N] [--page-token T]
   orders cancel     [--reason TEXT] ORDER_ID
+  events send       [--file FILE]     one TrackEvent per JSON line (default stdin)
+  events stream     [--file FILE]     one StreamEvents of every JSON line
+  stats product     [--since D | --from T --to T] PRODUCT_ID
+  stats top         --metric M [--currency C] [--limit N] [--since D | --from T --to T]
   seed              [--products N] [--concurrency N] [--skip-unimplemented]
   token             --sub SUBJECT [--role ROLE]... [--scope S] [--ttl 1h] [--key FILE]
   keygen            --private FILE --jwks FILE [--kid KID] [--force]
@@ -64,6 +70,8 @@ Flags (accepted before or after the command):
   --addr ADDR       catalogue gRPC address (default $STOREFRONT_ADDR or localhost:50051)
   --orders-addr ADDR  orders gRPC address (default $STOREFRONT_ORDERS_ADDR or
                     localhost:50052)
+  --analytics-addr ADDR  analytics gRPC address (default
+                    $STOREFRONT_ANALYTICS_ADDR or localhost:50053)
   --nats URL        NATS server for deadletters (default $STOREFRONT_NATS_URL or
                     nats://127.0.0.1:4222)
   --database-url URL  a service's Postgres, for outbox (default
@@ -74,6 +82,18 @@ Flags (accepted before or after the command):
                     deadletters and outbox print one JSON object per line
   --timeout D       deadline per call (default 30s); streams (list, watch) have
                     none unless --timeout is given
+
+Events (JSON lines, one analytics.v1.Event each, protojson field names):
+  {"event_name":"product_viewed","product_id":"<id>","user_id":"u1"}
+  A line without event_id gets a new UUIDv7 and one without occurred_at gets
+  the current time; give event_id yourself so that sending the file again
+  stores nothing twice. send prints each event's id and whether it was a
+  duplicate and goes on past a line that fails; stream prints the accepted,
+  duplicate and rejected counts and each rejected event with its line
+  number. stream needs a token with role service or admin, stats one with
+  role analyst or admin. Metrics for stats top: views, add_to_carts,
+  orders, units_sold, revenue (with --currency). Windows default to the
+  last 24 hours; --from and --to take RFC 3339 times.
 
 Dead letters (stream DEADLETTER, subjects deadletter.<durable>):
   list prints, oldest first, each dead letter's stream sequence, when it was
@@ -115,19 +135,21 @@ func usagef(format string, args ...any) error {
 
 // globalOptions are the flags every RPC command accepts.
 type globalOptions struct {
-	addr        string
-	ordersAddr  string
-	natsURL     string
-	databaseURL string
-	token       string
-	json        bool
-	timeout     time.Duration
-	timeoutSet  bool
+	addr          string
+	ordersAddr    string
+	analyticsAddr string
+	natsURL       string
+	databaseURL   string
+	token         string
+	json          bool
+	timeout       time.Duration
+	timeoutSet    bool
 }
 
 // cli runs one command line. Output goes only to stdout and stderr, so
 // tests can capture it; main is the only code that touches os.Stdout.
 type cli struct {
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
@@ -135,14 +157,20 @@ type cli struct {
 }
 
 // run executes args and returns the process exit status.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &cli{stdout: stdout, stderr: stderr, getenv: getenv}
-	c.opts = globalOptions{addr: defaultAddr, ordersAddr: defaultOrdersAddr, natsURL: defaultNATSURL, timeout: defaultTimeout}
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	c.opts = globalOptions{
+		addr: defaultAddr, ordersAddr: defaultOrdersAddr, analyticsAddr: defaultAnalyticsAddr,
+		natsURL: defaultNATSURL, timeout: defaultTimeout,
+	}
 	if addr := getenv("STOREFRONT_ADDR"); addr != "" {
 		c.opts.addr = addr
 	}
 	if addr := getenv("STOREFRONT_ORDERS_ADDR"); addr != "" {
 		c.opts.ordersAddr = addr
+	}
+	if addr := getenv("STOREFRONT_ANALYTICS_ADDR"); addr != "" {
+		c.opts.analyticsAddr = addr
 	}
 	if url := getenv("STOREFRONT_NATS_URL"); url != "" {
 		c.opts.natsURL = url
@@ -185,6 +213,10 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.stock(ctx, rest)
 	case "orders":
 		return c.orders(ctx, rest)
+	case "events":
+		return c.events(ctx, rest)
+	case "stats":
+		return c.stats(ctx, rest)
 	case "seed":
 		return c.seed(ctx, rest)
 	case "token":
@@ -216,6 +248,7 @@ func (c *cli) flagSet(name, usage string) *flag.FlagSet {
 	fs.SetOutput(c.stderr)
 	fs.StringVar(&c.opts.addr, "addr", c.opts.addr, "catalogue gRPC `address`")
 	fs.StringVar(&c.opts.ordersAddr, "orders-addr", c.opts.ordersAddr, "orders gRPC `address` ($STOREFRONT_ORDERS_ADDR sets the default)")
+	fs.StringVar(&c.opts.analyticsAddr, "analytics-addr", c.opts.analyticsAddr, "analytics gRPC `address` ($STOREFRONT_ANALYTICS_ADDR sets the default)")
 	fs.StringVar(&c.opts.natsURL, "nats", c.opts.natsURL, "NATS server `URL` for deadletters ($STOREFRONT_NATS_URL sets the default)")
 	fs.StringVar(&c.opts.databaseURL, "database-url", c.opts.databaseURL, "a service's Postgres `URL` for outbox ($STOREFRONT_DATABASE_URL sets the default)")
 	fs.StringVar(&c.opts.token, "token", c.opts.token, "bearer `token` (default $STOREFRONT_TOKEN)")

@@ -214,8 +214,14 @@ type result struct {
 // runCLI runs a command line with a private environment.
 func runCLI(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
+	return runCLIInput(t, env, "", args...)
+}
+
+// runCLIInput is runCLI with stdin reading input.
+func runCLIInput(t *testing.T, env map[string]string, input string, args ...string) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), args, &stdout, &stderr, func(k string) string { return env[k] })
+	code := run(t.Context(), args, strings.NewReader(input), &stdout, &stderr, func(k string) string { return env[k] })
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 
@@ -507,7 +513,7 @@ func TestErrors(t *testing.T) {
 			args:     nil,
 			wantCode: exitUsage,
 			// The usage text follows.
-			wantStderr: "storefrontctl talks to the Storefront catalogue and orders services over gRPC.\n",
+			wantStderr: "storefrontctl talks to the Storefront catalogue, orders and analytics services\n",
 			wantPrefix: true,
 		},
 	}

@@ -2,7 +2,8 @@
 // It lists, searches and creates products, reserves, releases and watches
 // stock through the generated catalogue gRPC client, seeds demo data, mints
 // tokens with the dev signing key of the local compose stack, and lists and
-// re-drives the dead letters of the NATS JetStream consumers.
+// re-drives the dead letters of the NATS JetStream consumers, sends
+// analytics events and reads product statistics.
 //
 // Run "storefrontctl help" for the commands and flags.
 package main
@@ -16,7 +17,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
 }
