@@ -18,8 +18,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/storefront-go/storefront/libs/auth"
+	analyticsv1 "github.com/storefront-go/storefront/libs/gen/analytics/v1"
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
 )
@@ -38,7 +40,12 @@ const (
 )
 
 // allScenarios lists the scenarios in the order they run within a round.
-func allScenarios() []string { return []string{baseline, "get-product", "search", "place-order"} }
+func allScenarios() []string {
+	return []string{baseline, "get-product", "search", "place-order", "track-event"}
+}
+
+// trackEventTimeout is the deadline the analytics clients give TrackEvent.
+const trackEventTimeout = 200 * time.Millisecond
 
 // searchWords are the queries of the search scenario; the demo data (make
 // seed) has products matching each.
@@ -49,6 +56,7 @@ func searchWords() []string {
 type options struct {
 	catalogueAddr string
 	ordersAddr    string
+	analyticsAddr string
 	token         string
 	calls         int
 	concurrency   int
@@ -119,6 +127,7 @@ func parseOptions(args []string, stderr io.Writer, getenv func(string) string) (
 	opts := options{}
 	fs.StringVar(&opts.catalogueAddr, "catalogue", envOr(getenv, "STOREFRONT_ADDR", "localhost:50051"), "catalogue gRPC `address`")
 	fs.StringVar(&opts.ordersAddr, "orders", envOr(getenv, "STOREFRONT_ORDERS_ADDR", "localhost:50052"), "orders gRPC `address`")
+	fs.StringVar(&opts.analyticsAddr, "analytics", envOr(getenv, "STOREFRONT_ANALYTICS_ADDR", "localhost:50053"), "analytics gRPC `address` for track-event")
 	fs.StringVar(&opts.token, "token", getenv("STOREFRONT_TOKEN"), "customer bearer `token` for place-order (storefrontctl token --sub bench --role customer)")
 	fs.IntVar(&opts.calls, "n", 2000, "timed calls per scenario, split over the rounds")
 	fs.IntVar(&opts.concurrency, "c", 8, "concurrent callers")
@@ -186,10 +195,18 @@ func bench(ctx context.Context, opts options, stderr io.Writer) ([]*result, stri
 		return nil, "", fmt.Errorf("connect to orders %s: %w", opts.ordersAddr, err)
 	}
 	defer func() { _ = ordConn.Close() }()
+	anaConn, err := grpc.NewClient(opts.analyticsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, "", fmt.Errorf("connect to analytics %s: %w", opts.analyticsAddr, err)
+	}
+	defer func() { _ = anaConn.Close() }()
 
 	var notes []string
-	scenarios, skipped := buildScenarios(opts, healthpb.NewHealthClient(catConn),
-		cataloguev1.NewCatalogueServiceClient(catConn), ordersv1.NewOrderServiceClient(ordConn))
+	scenarios, skipped := buildScenarios(opts, healthpb.NewHealthClient(catConn), clients{
+		cat: cataloguev1.NewCatalogueServiceClient(catConn),
+		ord: ordersv1.NewOrderServiceClient(ordConn),
+		ana: analyticsv1.NewAnalyticsServiceClient(anaConn),
+	})
 	if skipped != "" {
 		notes = append(notes, skipped)
 	}
@@ -248,9 +265,17 @@ func bench(ctx context.Context, opts options, stderr io.Writer) ([]*result, stri
 	return results, strings.Join(notes, "; "), nil
 }
 
+// clients are the services the scenarios call.
+type clients struct {
+	cat cataloguev1.CatalogueServiceClient
+	ord ordersv1.OrderServiceClient
+	ana analyticsv1.AnalyticsServiceClient
+}
+
 // buildScenarios returns the chosen scenarios, baseline first, and a note
 // naming any that could not run.
-func buildScenarios(opts options, health healthpb.HealthClient, cat cataloguev1.CatalogueServiceClient, ord ordersv1.OrderServiceClient) ([]scenario, string) {
+func buildScenarios(opts options, health healthpb.HealthClient, cl clients) ([]scenario, string) {
+	cat, ord := cl.cat, cl.ord
 	var products []string
 	loadProducts := func(ctx context.Context) error {
 		if products != nil {
@@ -314,6 +339,22 @@ func buildScenarios(opts options, health healthpb.HealthClient, cat cataloguev1.
 					return cancelAll(ctx, ord, ids, opts.concurrency)
 				},
 			})
+		case "track-event":
+			// Anonymous, as browsers call it, with the clients' deadline:
+			// a call slower than that fails the run.
+			out = append(out, scenario{name: name, setup: loadProducts, call: func(ctx context.Context, seq int64) error {
+				ctx, cancel := context.WithTimeout(ctx, trackEventTimeout)
+				defer cancel()
+				_, err := cl.ana.TrackEvent(ctx, &analyticsv1.TrackEventRequest{Event: &analyticsv1.Event{
+					EventId:    uuid.Must(uuid.NewV7()).String(),
+					EventName:  "product_viewed",
+					UserId:     fmt.Sprintf("bench-%s-%d", runID, seq%1000),
+					OccurredAt: timestamppb.Now(),
+					ProductId:  products[int(seq)%len(products)],
+					Properties: map[string]string{"source": "bench"},
+				}})
+				return err
+			}})
 		}
 	}
 	return out, skipped
@@ -499,7 +540,7 @@ func report(w io.Writer, opts options, results []*result, note string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\n%d rounds, %d concurrent callers, catalogue %s, orders %s\n", opts.rounds, opts.concurrency, opts.catalogueAddr, opts.ordersAddr)
+	_, err := fmt.Fprintf(w, "\n%d rounds, %d concurrent callers, catalogue %s, orders %s, analytics %s\n", opts.rounds, opts.concurrency, opts.catalogueAddr, opts.ordersAddr, opts.analyticsAddr)
 	if err == nil && note != "" {
 		_, err = fmt.Fprintf(w, "note: %s\n", note)
 	}

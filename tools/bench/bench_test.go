@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	analyticsv1 "github.com/storefront-go/storefront/libs/gen/analytics/v1"
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
 	"github.com/storefront-go/storefront/libs/testenv"
@@ -25,6 +26,7 @@ import (
 type shop struct {
 	cataloguev1.UnimplementedCatalogueServiceServer
 	ordersv1.UnimplementedOrderServiceServer
+	analyticsv1.UnimplementedAnalyticsServiceServer
 
 	mu        sync.Mutex
 	gets      int
@@ -34,10 +36,12 @@ type shop struct {
 	tokens    map[string]bool
 	failEvery int // PlaceOrder fails every failEvery-th call when > 0
 	places    int
+	events    map[string]bool // TrackEvent ids
+	anonymous bool            // every TrackEvent came without a token
 }
 
 func newShop() *shop {
-	return &shop{keys: map[string]bool{}, cancelled: map[string]bool{}, tokens: map[string]bool{}}
+	return &shop{keys: map[string]bool{}, cancelled: map[string]bool{}, tokens: map[string]bool{}, events: map[string]bool{}, anonymous: true}
 }
 
 func (s *shop) ListProducts(_ *cataloguev1.ListProductsRequest, stream grpc.ServerStreamingServer[cataloguev1.ListProductsResponse]) error {
@@ -88,12 +92,34 @@ func (s *shop) CancelOrder(_ context.Context, req *ordersv1.CancelOrderRequest) 
 	return &ordersv1.CancelOrderResponse{}, nil
 }
 
+func (s *shop) TrackEvent(ctx context.Context, req *analyticsv1.TrackEventRequest) (*analyticsv1.TrackEventResponse, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	_, hasDeadline := ctx.Deadline()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(md.Get("authorization")) > 0 {
+		s.anonymous = false
+	}
+	ev := req.GetEvent()
+	switch {
+	case !hasDeadline:
+		return nil, status.Error(codes.Internal, "TrackEvent without a deadline")
+	case s.events[ev.GetEventId()]:
+		return nil, status.Errorf(codes.Internal, "event %s sent twice", ev.GetEventId())
+	case ev.GetProductId() == "p-empty" || ev.GetProductId() == "" || ev.GetOccurredAt() == nil:
+		return nil, status.Errorf(codes.InvalidArgument, "event %v", ev)
+	}
+	s.events[ev.GetEventId()] = true
+	return &analyticsv1.TrackEventResponse{EventId: ev.GetEventId()}, nil
+}
+
 func (s *shop) serve(t *testing.T) string {
 	t.Helper()
 	return testenv.ServeGRPC(t, func(srv *grpc.Server) {
 		healthpb.RegisterHealthServer(srv, health.NewServer())
 		cataloguev1.RegisterCatalogueServiceServer(srv, s)
 		ordersv1.RegisterOrderServiceServer(srv, s)
+		analyticsv1.RegisterAnalyticsServiceServer(srv, s)
 	})
 }
 
@@ -108,7 +134,7 @@ func TestBenchRunsEveryScenario(t *testing.T) {
 	t.Parallel()
 	s := newShop()
 	addr := s.serve(t)
-	env := map[string]string{"STOREFRONT_ADDR": addr, "STOREFRONT_ORDERS_ADDR": addr, "STOREFRONT_TOKEN": "tok"}
+	env := map[string]string{"STOREFRONT_ADDR": addr, "STOREFRONT_ORDERS_ADDR": addr, "STOREFRONT_ANALYTICS_ADDR": addr, "STOREFRONT_TOKEN": "tok"}
 	code, stdout, stderr := runBench(t, env, "-n", "103", "-c", "4", "-rounds", "3", "-json")
 	if code != exitOK || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
@@ -145,8 +171,11 @@ func TestBenchRunsEveryScenario(t *testing.T) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Warm-up calls (10 here) come on top of the timed ones.
-	if s.gets != 113 || s.searches != 113 || len(s.keys) != 113 {
-		t.Errorf("server saw %d gets, %d searches, %d orders; want 113 each", s.gets, s.searches, len(s.keys))
+	if s.gets != 113 || s.searches != 113 || len(s.keys) != 113 || len(s.events) != 113 {
+		t.Errorf("server saw %d gets, %d searches, %d orders, %d events; want 113 each", s.gets, s.searches, len(s.keys), len(s.events))
+	}
+	if !s.anonymous {
+		t.Error("TrackEvent carried a token; browsers send none")
 	}
 	if len(s.cancelled) != len(s.keys) {
 		t.Errorf("%d orders cancelled after the run, want all %d", len(s.cancelled), len(s.keys))
@@ -179,7 +208,7 @@ func TestBenchSkipsPlaceOrderWithoutToken(t *testing.T) {
 	t.Parallel()
 	s := newShop()
 	addr := s.serve(t)
-	code, stdout, stderr := runBench(t, nil, "-catalogue", addr, "-orders", addr, "-n", "20", "-rounds", "2")
+	code, stdout, stderr := runBench(t, nil, "-catalogue", addr, "-orders", addr, "-analytics", addr, "-n", "20", "-rounds", "2")
 	if code != exitOK || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
@@ -216,7 +245,7 @@ func TestBenchUsage(t *testing.T) {
 		{args: []string{"-c", "1000"}, want: "bench: -c 1000: want 1 to 256\n"},
 		{args: []string{"-n", "3", "-rounds", "4"}, want: "bench: -rounds 4: want 1 to -n\n"},
 		{args: []string{"-max-time", "0s"}, want: "bench: -max-time 0s: want a positive duration\n"},
-		{args: []string{"-scenarios", "health,refund"}, want: "bench: unknown scenario \"refund\" (want health, get-product, search, place-order)\n"},
+		{args: []string{"-scenarios", "health,refund"}, want: "bench: unknown scenario \"refund\" (want health, get-product, search, place-order, track-event)\n"},
 		{args: []string{"extra"}, want: "bench: unexpected argument \"extra\"\n"},
 	}
 	for _, tt := range tests {
