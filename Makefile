@@ -102,6 +102,9 @@ test: lint check-generate breaking check-tidy test-unit test-integration test-e2
 fuzz: ## Run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test ./libs/consumer -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $${FUZZTIME:-20s}
 	$(GO) test ./libs/interceptor -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $${FUZZTIME:-20s}
+	$(GO) test ./services/analytics/internal/contract -run '^$$' -fuzz '^FuzzEvent$$' -fuzztime $${FUZZTIME:-20s}
+	$(GO) test ./services/analytics/internal/contract -run '^$$' -fuzz '^FuzzOrder$$' -fuzztime $${FUZZTIME:-20s}
+	$(GO) test ./services/analytics/internal/contract -run '^$$' -fuzz '^FuzzClearlyValid$$' -fuzztime $${FUZZTIME:-20s}
 
 .PHONY: clean
 clean: ## Remove build caches of this repo (.cache, bin)
