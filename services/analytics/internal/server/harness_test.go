@@ -147,13 +147,7 @@ func event(name string, product uuid.UUID, t time.Time) *analyticsv1.Event {
 // eventually polls cond until it holds or waitFor passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %s waiting for %s", waitFor, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, waitFor, 20*time.Millisecond, what, cond)
 }
 
 // natsMsg is a raw message with a type header and a fresh message id.

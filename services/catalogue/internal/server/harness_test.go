@@ -139,16 +139,10 @@ func (e *env) stockOf(id string) int64 {
 	return qty
 }
 
-// eventually polls cond every 20ms until it holds or waitFor passes.
+// eventually polls cond until it holds or waitFor passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %s waiting for %s", waitFor, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, waitFor, 20*time.Millisecond, what, cond)
 }
 
 // code returns the gRPC code of err.

@@ -275,13 +275,7 @@ func payloadOrderID(t *testing.T, subject string, data []byte) string {
 // eventually polls cond until it holds or waitFor passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %s waiting for %s", waitFor, what)
-		}
-		time.Sleep(pollEvery)
-	}
+	testenv.Eventually(t, waitFor, pollEvery, what, cond)
 }
 
 func code(err error) codes.Code { return status.Code(err) }
