@@ -24,6 +24,65 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SearchSort orders search results. Every order is total (ties broken by
+// product id), so page tokens never skip or repeat a product.
+type SearchSort int32
+
+const (
+	// Relevance with a query, name without one.
+	SearchSort_SEARCH_SORT_UNSPECIFIED SearchSort = 0
+	SearchSort_SEARCH_SORT_RELEVANCE   SearchSort = 1
+	SearchSort_SEARCH_SORT_PRICE_ASC   SearchSort = 2
+	SearchSort_SEARCH_SORT_PRICE_DESC  SearchSort = 3
+	// Most recently created first.
+	SearchSort_SEARCH_SORT_NEWEST SearchSort = 4
+)
+
+// Enum value maps for SearchSort.
+var (
+	SearchSort_name = map[int32]string{
+		0: "SEARCH_SORT_UNSPECIFIED",
+		1: "SEARCH_SORT_RELEVANCE",
+		2: "SEARCH_SORT_PRICE_ASC",
+		3: "SEARCH_SORT_PRICE_DESC",
+		4: "SEARCH_SORT_NEWEST",
+	}
+	SearchSort_value = map[string]int32{
+		"SEARCH_SORT_UNSPECIFIED": 0,
+		"SEARCH_SORT_RELEVANCE":   1,
+		"SEARCH_SORT_PRICE_ASC":   2,
+		"SEARCH_SORT_PRICE_DESC":  3,
+		"SEARCH_SORT_NEWEST":      4,
+	}
+)
+
+func (x SearchSort) Enum() *SearchSort {
+	p := new(SearchSort)
+	*p = x
+	return p
+}
+
+func (x SearchSort) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SearchSort) Descriptor() protoreflect.EnumDescriptor {
+	return file_catalogue_v1_catalogue_proto_enumTypes[0].Descriptor()
+}
+
+func (SearchSort) Type() protoreflect.EnumType {
+	return &file_catalogue_v1_catalogue_proto_enumTypes[0]
+}
+
+func (x SearchSort) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SearchSort.Descriptor instead.
+func (SearchSort) EnumDescriptor() ([]byte, []int) {
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{0}
+}
+
 // ReservationStatus is where a reservation is in its life.
 type ReservationStatus int32
 
@@ -66,11 +125,11 @@ func (x ReservationStatus) String() string {
 }
 
 func (ReservationStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_catalogue_v1_catalogue_proto_enumTypes[0].Descriptor()
+	return file_catalogue_v1_catalogue_proto_enumTypes[1].Descriptor()
 }
 
 func (ReservationStatus) Type() protoreflect.EnumType {
-	return &file_catalogue_v1_catalogue_proto_enumTypes[0]
+	return &file_catalogue_v1_catalogue_proto_enumTypes[1]
 }
 
 func (x ReservationStatus) Number() protoreflect.EnumNumber {
@@ -79,7 +138,7 @@ func (x ReservationStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReservationStatus.Descriptor instead.
 func (ReservationStatus) EnumDescriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{0}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{1}
 }
 
 // Money is an amount in the currency's minor units (cents for USD). Never a float.
@@ -619,8 +678,16 @@ type SearchProductsRequest struct {
 	MaxPriceMinor *int64                 `protobuf:"varint,4,opt,name=max_price_minor,json=maxPriceMinor,proto3,oneof" json:"max_price_minor,omitempty"`
 	PageSize      int32                  `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken     string                 `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Result order; unspecified is relevance (name order without a query).
+	Sort SearchSort `protobuf:"varint,7,opt,name=sort,proto3,enum=catalogue.v1.SearchSort" json:"sort,omitempty"`
+	// Count the whole match set per category and per price band.
+	IncludeFacets bool `protobuf:"varint,8,opt,name=include_facets,json=includeFacets,proto3" json:"include_facets,omitempty"`
+	// Price band edges in minor units for the price facet, strictly
+	// increasing; empty uses 1000, 2500, 5000, 10000 and 25000. N edges make
+	// N+1 bands: [0, e1), [e1, e2), ..., [eN, no bound).
+	PriceBandEdgesMinor []int64 `protobuf:"varint,9,rep,packed,name=price_band_edges_minor,json=priceBandEdgesMinor,proto3" json:"price_band_edges_minor,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *SearchProductsRequest) Reset() {
@@ -695,12 +762,35 @@ func (x *SearchProductsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *SearchProductsRequest) GetSort() SearchSort {
+	if x != nil {
+		return x.Sort
+	}
+	return SearchSort_SEARCH_SORT_UNSPECIFIED
+}
+
+func (x *SearchProductsRequest) GetIncludeFacets() bool {
+	if x != nil {
+		return x.IncludeFacets
+	}
+	return false
+}
+
+func (x *SearchProductsRequest) GetPriceBandEdgesMinor() []int64 {
+	if x != nil {
+		return x.PriceBandEdgesMinor
+	}
+	return nil
+}
+
 type SearchProductsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Products      []*Product             `protobuf:"bytes,1,rep,name=products,proto3" json:"products,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	// Matches over all pages.
-	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	TotalSize int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	// Set when include_facets was: counts over every match, not only this page.
+	Facets        *SearchFacets `protobuf:"bytes,4,opt,name=facets,proto3" json:"facets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -756,6 +846,343 @@ func (x *SearchProductsResponse) GetTotalSize() int32 {
 	return 0
 }
 
+func (x *SearchProductsResponse) GetFacets() *SearchFacets {
+	if x != nil {
+		return x.Facets
+	}
+	return nil
+}
+
+// SearchFacets counts a search's whole match set.
+type SearchFacets struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Categories with at least one match, most matches first, then by id.
+	Categories []*CategoryCount `protobuf:"bytes,1,rep,name=categories,proto3" json:"categories,omitempty"`
+	// Every price band in order, empty ones included.
+	PriceBands    []*PriceBandCount `protobuf:"bytes,2,rep,name=price_bands,json=priceBands,proto3" json:"price_bands,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchFacets) Reset() {
+	*x = SearchFacets{}
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchFacets) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchFacets) ProtoMessage() {}
+
+func (x *SearchFacets) ProtoReflect() protoreflect.Message {
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchFacets.ProtoReflect.Descriptor instead.
+func (*SearchFacets) Descriptor() ([]byte, []int) {
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SearchFacets) GetCategories() []*CategoryCount {
+	if x != nil {
+		return x.Categories
+	}
+	return nil
+}
+
+func (x *SearchFacets) GetPriceBands() []*PriceBandCount {
+	if x != nil {
+		return x.PriceBands
+	}
+	return nil
+}
+
+type CategoryCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CategoryId    string                 `protobuf:"bytes,1,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
+	Count         int32                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CategoryCount) Reset() {
+	*x = CategoryCount{}
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CategoryCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CategoryCount) ProtoMessage() {}
+
+func (x *CategoryCount) ProtoReflect() protoreflect.Message {
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CategoryCount.ProtoReflect.Descriptor instead.
+func (*CategoryCount) Descriptor() ([]byte, []int) {
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CategoryCount) GetCategoryId() string {
+	if x != nil {
+		return x.CategoryId
+	}
+	return ""
+}
+
+func (x *CategoryCount) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// PriceBandCount counts matches priced in [min_minor, max_minor).
+type PriceBandCount struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	MinMinor int64                  `protobuf:"varint,1,opt,name=min_minor,json=minMinor,proto3" json:"min_minor,omitempty"`
+	// Unset for the highest band, which has no upper bound.
+	MaxMinor      *int64 `protobuf:"varint,2,opt,name=max_minor,json=maxMinor,proto3,oneof" json:"max_minor,omitempty"`
+	Count         int32  `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PriceBandCount) Reset() {
+	*x = PriceBandCount{}
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PriceBandCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PriceBandCount) ProtoMessage() {}
+
+func (x *PriceBandCount) ProtoReflect() protoreflect.Message {
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PriceBandCount.ProtoReflect.Descriptor instead.
+func (*PriceBandCount) Descriptor() ([]byte, []int) {
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PriceBandCount) GetMinMinor() int64 {
+	if x != nil {
+		return x.MinMinor
+	}
+	return 0
+}
+
+func (x *PriceBandCount) GetMaxMinor() int64 {
+	if x != nil && x.MaxMinor != nil {
+		return *x.MaxMinor
+	}
+	return 0
+}
+
+func (x *PriceBandCount) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type SuggestProductsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What has been typed so far; the last word matches as a prefix.
+	Prefix string `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// Suggestions wanted, at most 10; 0 means 10.
+	Limit int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Only products of this category, when set.
+	CategoryId    string `protobuf:"bytes,3,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuggestProductsRequest) Reset() {
+	*x = SuggestProductsRequest{}
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuggestProductsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuggestProductsRequest) ProtoMessage() {}
+
+func (x *SuggestProductsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuggestProductsRequest.ProtoReflect.Descriptor instead.
+func (*SuggestProductsRequest) Descriptor() ([]byte, []int) {
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SuggestProductsRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *SuggestProductsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *SuggestProductsRequest) GetCategoryId() string {
+	if x != nil {
+		return x.CategoryId
+	}
+	return ""
+}
+
+type SuggestProductsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Suggestions   []*Suggestion          `protobuf:"bytes,1,rep,name=suggestions,proto3" json:"suggestions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuggestProductsResponse) Reset() {
+	*x = SuggestProductsResponse{}
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuggestProductsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuggestProductsResponse) ProtoMessage() {}
+
+func (x *SuggestProductsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuggestProductsResponse.ProtoReflect.Descriptor instead.
+func (*SuggestProductsResponse) Descriptor() ([]byte, []int) {
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SuggestProductsResponse) GetSuggestions() []*Suggestion {
+	if x != nil {
+		return x.Suggestions
+	}
+	return nil
+}
+
+// Suggestion is one product name, with the id of the best-matching product
+// of that name.
+type Suggestion struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ProductId     string                 `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Suggestion) Reset() {
+	*x = Suggestion{}
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Suggestion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Suggestion) ProtoMessage() {}
+
+func (x *Suggestion) ProtoReflect() protoreflect.Message {
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Suggestion.ProtoReflect.Descriptor instead.
+func (*Suggestion) Descriptor() ([]byte, []int) {
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Suggestion) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *Suggestion) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 type CreateProductRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Sku         string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
@@ -772,7 +1199,7 @@ type CreateProductRequest struct {
 
 func (x *CreateProductRequest) Reset() {
 	*x = CreateProductRequest{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[11]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +1211,7 @@ func (x *CreateProductRequest) String() string {
 func (*CreateProductRequest) ProtoMessage() {}
 
 func (x *CreateProductRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[11]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +1224,7 @@ func (x *CreateProductRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProductRequest.ProtoReflect.Descriptor instead.
 func (*CreateProductRequest) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{11}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateProductRequest) GetSku() string {
@@ -858,7 +1285,7 @@ type CreateProductResponse struct {
 
 func (x *CreateProductResponse) Reset() {
 	*x = CreateProductResponse{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[12]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +1297,7 @@ func (x *CreateProductResponse) String() string {
 func (*CreateProductResponse) ProtoMessage() {}
 
 func (x *CreateProductResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[12]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,7 +1310,7 @@ func (x *CreateProductResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProductResponse.ProtoReflect.Descriptor instead.
 func (*CreateProductResponse) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{12}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateProductResponse) GetProduct() *Product {
@@ -904,7 +1331,7 @@ type UpdateProductRequest struct {
 
 func (x *UpdateProductRequest) Reset() {
 	*x = UpdateProductRequest{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[13]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1343,7 @@ func (x *UpdateProductRequest) String() string {
 func (*UpdateProductRequest) ProtoMessage() {}
 
 func (x *UpdateProductRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[13]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1356,7 @@ func (x *UpdateProductRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateProductRequest.ProtoReflect.Descriptor instead.
 func (*UpdateProductRequest) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{13}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateProductRequest) GetProduct() *Product {
@@ -955,7 +1382,7 @@ type UpdateProductResponse struct {
 
 func (x *UpdateProductResponse) Reset() {
 	*x = UpdateProductResponse{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[14]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1394,7 @@ func (x *UpdateProductResponse) String() string {
 func (*UpdateProductResponse) ProtoMessage() {}
 
 func (x *UpdateProductResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[14]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1407,7 @@ func (x *UpdateProductResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateProductResponse.ProtoReflect.Descriptor instead.
 func (*UpdateProductResponse) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{14}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UpdateProductResponse) GetProduct() *Product {
@@ -999,7 +1426,7 @@ type DeleteProductRequest struct {
 
 func (x *DeleteProductRequest) Reset() {
 	*x = DeleteProductRequest{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[15]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1011,7 +1438,7 @@ func (x *DeleteProductRequest) String() string {
 func (*DeleteProductRequest) ProtoMessage() {}
 
 func (x *DeleteProductRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[15]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1024,7 +1451,7 @@ func (x *DeleteProductRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteProductRequest.ProtoReflect.Descriptor instead.
 func (*DeleteProductRequest) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{15}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteProductRequest) GetProductId() string {
@@ -1042,7 +1469,7 @@ type DeleteProductResponse struct {
 
 func (x *DeleteProductResponse) Reset() {
 	*x = DeleteProductResponse{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[16]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1481,7 @@ func (x *DeleteProductResponse) String() string {
 func (*DeleteProductResponse) ProtoMessage() {}
 
 func (x *DeleteProductResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[16]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1494,7 @@ func (x *DeleteProductResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteProductResponse.ProtoReflect.Descriptor instead.
 func (*DeleteProductResponse) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{16}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{22}
 }
 
 type ListCategoriesRequest struct {
@@ -1078,7 +1505,7 @@ type ListCategoriesRequest struct {
 
 func (x *ListCategoriesRequest) Reset() {
 	*x = ListCategoriesRequest{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[17]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1517,7 @@ func (x *ListCategoriesRequest) String() string {
 func (*ListCategoriesRequest) ProtoMessage() {}
 
 func (x *ListCategoriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[17]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1530,7 @@ func (x *ListCategoriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCategoriesRequest.ProtoReflect.Descriptor instead.
 func (*ListCategoriesRequest) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{17}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{23}
 }
 
 type ListCategoriesResponse struct {
@@ -1115,7 +1542,7 @@ type ListCategoriesResponse struct {
 
 func (x *ListCategoriesResponse) Reset() {
 	*x = ListCategoriesResponse{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[18]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1127,7 +1554,7 @@ func (x *ListCategoriesResponse) String() string {
 func (*ListCategoriesResponse) ProtoMessage() {}
 
 func (x *ListCategoriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[18]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1140,7 +1567,7 @@ func (x *ListCategoriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCategoriesResponse.ProtoReflect.Descriptor instead.
 func (*ListCategoriesResponse) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{18}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListCategoriesResponse) GetCategories() []*Category {
@@ -1162,7 +1589,7 @@ type AdjustStockRequest struct {
 
 func (x *AdjustStockRequest) Reset() {
 	*x = AdjustStockRequest{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[19]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1601,7 @@ func (x *AdjustStockRequest) String() string {
 func (*AdjustStockRequest) ProtoMessage() {}
 
 func (x *AdjustStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[19]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1614,7 @@ func (x *AdjustStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdjustStockRequest.ProtoReflect.Descriptor instead.
 func (*AdjustStockRequest) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{19}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AdjustStockRequest) GetProductId() string {
@@ -1220,7 +1647,7 @@ type AdjustStockResponse struct {
 
 func (x *AdjustStockResponse) Reset() {
 	*x = AdjustStockResponse{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[20]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1659,7 @@ func (x *AdjustStockResponse) String() string {
 func (*AdjustStockResponse) ProtoMessage() {}
 
 func (x *AdjustStockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[20]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1672,7 @@ func (x *AdjustStockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdjustStockResponse.ProtoReflect.Descriptor instead.
 func (*AdjustStockResponse) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{20}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AdjustStockResponse) GetProduct() *Product {
@@ -1266,7 +1693,7 @@ type ReservationItem struct {
 
 func (x *ReservationItem) Reset() {
 	*x = ReservationItem{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[21]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +1705,7 @@ func (x *ReservationItem) String() string {
 func (*ReservationItem) ProtoMessage() {}
 
 func (x *ReservationItem) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[21]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1718,7 @@ func (x *ReservationItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReservationItem.ProtoReflect.Descriptor instead.
 func (*ReservationItem) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{21}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ReservationItem) GetProductId() string {
@@ -1322,7 +1749,7 @@ type Reservation struct {
 
 func (x *Reservation) Reset() {
 	*x = Reservation{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[22]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1334,7 +1761,7 @@ func (x *Reservation) String() string {
 func (*Reservation) ProtoMessage() {}
 
 func (x *Reservation) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[22]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1347,7 +1774,7 @@ func (x *Reservation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reservation.ProtoReflect.Descriptor instead.
 func (*Reservation) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{22}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Reservation) GetId() string {
@@ -1396,7 +1823,7 @@ type ReserveStockRequest struct {
 
 func (x *ReserveStockRequest) Reset() {
 	*x = ReserveStockRequest{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[23]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1408,7 +1835,7 @@ func (x *ReserveStockRequest) String() string {
 func (*ReserveStockRequest) ProtoMessage() {}
 
 func (x *ReserveStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[23]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1421,7 +1848,7 @@ func (x *ReserveStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveStockRequest.ProtoReflect.Descriptor instead.
 func (*ReserveStockRequest) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{23}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ReserveStockRequest) GetReservationId() string {
@@ -1447,7 +1874,7 @@ type ReserveStockResponse struct {
 
 func (x *ReserveStockResponse) Reset() {
 	*x = ReserveStockResponse{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[24]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1459,7 +1886,7 @@ func (x *ReserveStockResponse) String() string {
 func (*ReserveStockResponse) ProtoMessage() {}
 
 func (x *ReserveStockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[24]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1472,7 +1899,7 @@ func (x *ReserveStockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveStockResponse.ProtoReflect.Descriptor instead.
 func (*ReserveStockResponse) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{24}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReserveStockResponse) GetReservation() *Reservation {
@@ -1491,7 +1918,7 @@ type ConfirmReservationRequest struct {
 
 func (x *ConfirmReservationRequest) Reset() {
 	*x = ConfirmReservationRequest{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[25]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1503,7 +1930,7 @@ func (x *ConfirmReservationRequest) String() string {
 func (*ConfirmReservationRequest) ProtoMessage() {}
 
 func (x *ConfirmReservationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[25]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1516,7 +1943,7 @@ func (x *ConfirmReservationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmReservationRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmReservationRequest) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{25}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ConfirmReservationRequest) GetReservationId() string {
@@ -1535,7 +1962,7 @@ type ConfirmReservationResponse struct {
 
 func (x *ConfirmReservationResponse) Reset() {
 	*x = ConfirmReservationResponse{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[26]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1547,7 +1974,7 @@ func (x *ConfirmReservationResponse) String() string {
 func (*ConfirmReservationResponse) ProtoMessage() {}
 
 func (x *ConfirmReservationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[26]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1560,7 +1987,7 @@ func (x *ConfirmReservationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmReservationResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmReservationResponse) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{26}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ConfirmReservationResponse) GetReservation() *Reservation {
@@ -1579,7 +2006,7 @@ type ReleaseStockRequest struct {
 
 func (x *ReleaseStockRequest) Reset() {
 	*x = ReleaseStockRequest{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[27]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +2018,7 @@ func (x *ReleaseStockRequest) String() string {
 func (*ReleaseStockRequest) ProtoMessage() {}
 
 func (x *ReleaseStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[27]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +2031,7 @@ func (x *ReleaseStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseStockRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseStockRequest) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{27}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ReleaseStockRequest) GetReservationId() string {
@@ -1623,7 +2050,7 @@ type ReleaseStockResponse struct {
 
 func (x *ReleaseStockResponse) Reset() {
 	*x = ReleaseStockResponse{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[28]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +2062,7 @@ func (x *ReleaseStockResponse) String() string {
 func (*ReleaseStockResponse) ProtoMessage() {}
 
 func (x *ReleaseStockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[28]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +2075,7 @@ func (x *ReleaseStockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseStockResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseStockResponse) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{28}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReleaseStockResponse) GetReservation() *Reservation {
@@ -1667,7 +2094,7 @@ type WatchAvailabilityRequest struct {
 
 func (x *WatchAvailabilityRequest) Reset() {
 	*x = WatchAvailabilityRequest{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[29]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1679,7 +2106,7 @@ func (x *WatchAvailabilityRequest) String() string {
 func (*WatchAvailabilityRequest) ProtoMessage() {}
 
 func (x *WatchAvailabilityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[29]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1692,7 +2119,7 @@ func (x *WatchAvailabilityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAvailabilityRequest.ProtoReflect.Descriptor instead.
 func (*WatchAvailabilityRequest) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{29}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *WatchAvailabilityRequest) GetProductIds() []string {
@@ -1714,7 +2141,7 @@ type WatchAvailabilityResponse struct {
 
 func (x *WatchAvailabilityResponse) Reset() {
 	*x = WatchAvailabilityResponse{}
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[30]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +2153,7 @@ func (x *WatchAvailabilityResponse) String() string {
 func (*WatchAvailabilityResponse) ProtoMessage() {}
 
 func (x *WatchAvailabilityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_catalogue_v1_catalogue_proto_msgTypes[30]
+	mi := &file_catalogue_v1_catalogue_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +2166,7 @@ func (x *WatchAvailabilityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAvailabilityResponse.ProtoReflect.Descriptor instead.
 func (*WatchAvailabilityResponse) Descriptor() ([]byte, []int) {
-	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{30}
+	return file_catalogue_v1_catalogue_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *WatchAvailabilityResponse) GetProductId() string {
@@ -1813,7 +2240,7 @@ const file_catalogue_v1_catalogue_proto_rawDesc = "" +
 	"categoryId\"q\n" +
 	"\x14ListProductsResponse\x121\n" +
 	"\bproducts\x18\x01 \x03(\v2\x15.catalogue.v1.ProductR\bproducts\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xf8\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9c\x05\n" +
 	"\x15SearchProductsRequest\x12\x1e\n" +
 	"\x05query\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x05query\x12(\n" +
 	"\vcategory_id\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
@@ -1822,15 +2249,49 @@ const file_catalogue_v1_catalogue_proto_rawDesc = "" +
 	"\x0fmax_price_minor\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02(\x00H\x01R\rmaxPriceMinor\x88\x01\x01\x12&\n" +
 	"\tpage_size\x18\x05 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken:\xaf\x01\xbaH\xab\x01\x1a\xa8\x01\n" +
+	"page_token\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x126\n" +
+	"\x04sort\x18\a \x01(\x0e2\x18.catalogue.v1.SearchSortB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04sort\x12%\n" +
+	"\x0einclude_facets\x18\b \x01(\bR\rincludeFacets\x12C\n" +
+	"\x16price_band_edges_minor\x18\t \x03(\x03B\x0e\xbaH\v\x92\x01\b\x10\n" +
+	"\"\x04\"\x02 \x00R\x13priceBandEdgesMinor:\xaf\x01\xbaH\xab\x01\x1a\xa8\x01\n" +
 	"\vprice_range\x12/min_price_minor must not exceed max_price_minor\x1ah!has(this.min_price_minor) || !has(this.max_price_minor) || this.min_price_minor <= this.max_price_minorB\x12\n" +
 	"\x10_min_price_minorB\x12\n" +
-	"\x10_max_price_minor\"\x92\x01\n" +
+	"\x10_max_price_minor\"\xc6\x01\n" +
 	"\x16SearchProductsResponse\x121\n" +
 	"\bproducts\x18\x01 \x03(\v2\x15.catalogue.v1.ProductR\bproducts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
 	"\n" +
-	"total_size\x18\x03 \x01(\x05R\ttotalSize\"\xd1\x03\n" +
+	"total_size\x18\x03 \x01(\x05R\ttotalSize\x122\n" +
+	"\x06facets\x18\x04 \x01(\v2\x1a.catalogue.v1.SearchFacetsR\x06facets\"\x8a\x01\n" +
+	"\fSearchFacets\x12;\n" +
+	"\n" +
+	"categories\x18\x01 \x03(\v2\x1b.catalogue.v1.CategoryCountR\n" +
+	"categories\x12=\n" +
+	"\vprice_bands\x18\x02 \x03(\v2\x1c.catalogue.v1.PriceBandCountR\n" +
+	"priceBands\"F\n" +
+	"\rCategoryCount\x12\x1f\n" +
+	"\vcategory_id\x18\x01 \x01(\tR\n" +
+	"categoryId\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\"s\n" +
+	"\x0ePriceBandCount\x12\x1b\n" +
+	"\tmin_minor\x18\x01 \x01(\x03R\bminMinor\x12 \n" +
+	"\tmax_minor\x18\x02 \x01(\x03H\x00R\bmaxMinor\x88\x01\x01\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\x05R\x05countB\f\n" +
+	"\n" +
+	"_max_minor\"\x84\x01\n" +
+	"\x16SuggestProductsRequest\x12\x1f\n" +
+	"\x06prefix\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18dR\x06prefix\x12\x1f\n" +
+	"\x05limit\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\n" +
+	"(\x00R\x05limit\x12(\n" +
+	"\vcategory_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
+	"categoryId\"U\n" +
+	"\x17SuggestProductsResponse\x12:\n" +
+	"\vsuggestions\x18\x01 \x03(\v2\x18.catalogue.v1.SuggestionR\vsuggestions\"?\n" +
+	"\n" +
+	"Suggestion\x12\x1d\n" +
+	"\n" +
+	"product_id\x18\x01 \x01(\tR\tproductId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\xd1\x03\n" +
 	"\x14CreateProductRequest\x122\n" +
 	"\x03sku\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z0-9][A-Z0-9-]{0,63}$R\x03sku\x12\x1e\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
@@ -1905,19 +2366,28 @@ const file_catalogue_v1_catalogue_proto_rawDesc = "" +
 	"product_id\x18\x01 \x01(\tR\tproductId\x12\x1c\n" +
 	"\tavailable\x18\x02 \x01(\x03R\tavailable\x12;\n" +
 	"\vobserved_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"observedAt*\xb9\x01\n" +
+	"observedAt*\x93\x01\n" +
+	"\n" +
+	"SearchSort\x12\x1b\n" +
+	"\x17SEARCH_SORT_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15SEARCH_SORT_RELEVANCE\x10\x01\x12\x19\n" +
+	"\x15SEARCH_SORT_PRICE_ASC\x10\x02\x12\x1a\n" +
+	"\x16SEARCH_SORT_PRICE_DESC\x10\x03\x12\x16\n" +
+	"\x12SEARCH_SORT_NEWEST\x10\x04*\xb9\x01\n" +
 	"\x11ReservationStatus\x12\"\n" +
 	"\x1eRESERVATION_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19RESERVATION_STATUS_ACTIVE\x10\x01\x12\x1f\n" +
 	"\x1bRESERVATION_STATUS_RELEASED\x10\x02\x12\x1e\n" +
 	"\x1aRESERVATION_STATUS_EXPIRED\x10\x03\x12 \n" +
-	"\x1cRESERVATION_STATUS_CONFIRMED\x10\x042\xe2\t\n" +
+	"\x1cRESERVATION_STATUS_CONFIRMED\x10\x042\xc7\n" +
+	"\n" +
 	"\x10CatalogueService\x12T\n" +
 	"\n" +
 	"GetProduct\x12\x1f.catalogue.v1.GetProductRequest\x1a .catalogue.v1.GetProductResponse\"\x03\x90\x02\x01\x12f\n" +
 	"\x10BatchGetProducts\x12%.catalogue.v1.BatchGetProductsRequest\x1a&.catalogue.v1.BatchGetProductsResponse\"\x03\x90\x02\x01\x12W\n" +
 	"\fListProducts\x12!.catalogue.v1.ListProductsRequest\x1a\".catalogue.v1.ListProductsResponse0\x01\x12`\n" +
-	"\x0eSearchProducts\x12#.catalogue.v1.SearchProductsRequest\x1a$.catalogue.v1.SearchProductsResponse\"\x03\x90\x02\x01\x12X\n" +
+	"\x0eSearchProducts\x12#.catalogue.v1.SearchProductsRequest\x1a$.catalogue.v1.SearchProductsResponse\"\x03\x90\x02\x01\x12c\n" +
+	"\x0fSuggestProducts\x12$.catalogue.v1.SuggestProductsRequest\x1a%.catalogue.v1.SuggestProductsResponse\"\x03\x90\x02\x01\x12X\n" +
 	"\rCreateProduct\x12\".catalogue.v1.CreateProductRequest\x1a#.catalogue.v1.CreateProductResponse\x12X\n" +
 	"\rUpdateProduct\x12\".catalogue.v1.UpdateProductRequest\x1a#.catalogue.v1.UpdateProductResponse\x12]\n" +
 	"\rDeleteProduct\x12\".catalogue.v1.DeleteProductRequest\x1a#.catalogue.v1.DeleteProductResponse\"\x03\x90\x02\x02\x12`\n" +
@@ -1940,99 +2410,113 @@ func file_catalogue_v1_catalogue_proto_rawDescGZIP() []byte {
 	return file_catalogue_v1_catalogue_proto_rawDescData
 }
 
-var file_catalogue_v1_catalogue_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_catalogue_v1_catalogue_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_catalogue_v1_catalogue_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_catalogue_v1_catalogue_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_catalogue_v1_catalogue_proto_goTypes = []any{
-	(ReservationStatus)(0),             // 0: catalogue.v1.ReservationStatus
-	(*Money)(nil),                      // 1: catalogue.v1.Money
-	(*Product)(nil),                    // 2: catalogue.v1.Product
-	(*Category)(nil),                   // 3: catalogue.v1.Category
-	(*GetProductRequest)(nil),          // 4: catalogue.v1.GetProductRequest
-	(*GetProductResponse)(nil),         // 5: catalogue.v1.GetProductResponse
-	(*BatchGetProductsRequest)(nil),    // 6: catalogue.v1.BatchGetProductsRequest
-	(*BatchGetProductsResponse)(nil),   // 7: catalogue.v1.BatchGetProductsResponse
-	(*ListProductsRequest)(nil),        // 8: catalogue.v1.ListProductsRequest
-	(*ListProductsResponse)(nil),       // 9: catalogue.v1.ListProductsResponse
-	(*SearchProductsRequest)(nil),      // 10: catalogue.v1.SearchProductsRequest
-	(*SearchProductsResponse)(nil),     // 11: catalogue.v1.SearchProductsResponse
-	(*CreateProductRequest)(nil),       // 12: catalogue.v1.CreateProductRequest
-	(*CreateProductResponse)(nil),      // 13: catalogue.v1.CreateProductResponse
-	(*UpdateProductRequest)(nil),       // 14: catalogue.v1.UpdateProductRequest
-	(*UpdateProductResponse)(nil),      // 15: catalogue.v1.UpdateProductResponse
-	(*DeleteProductRequest)(nil),       // 16: catalogue.v1.DeleteProductRequest
-	(*DeleteProductResponse)(nil),      // 17: catalogue.v1.DeleteProductResponse
-	(*ListCategoriesRequest)(nil),      // 18: catalogue.v1.ListCategoriesRequest
-	(*ListCategoriesResponse)(nil),     // 19: catalogue.v1.ListCategoriesResponse
-	(*AdjustStockRequest)(nil),         // 20: catalogue.v1.AdjustStockRequest
-	(*AdjustStockResponse)(nil),        // 21: catalogue.v1.AdjustStockResponse
-	(*ReservationItem)(nil),            // 22: catalogue.v1.ReservationItem
-	(*Reservation)(nil),                // 23: catalogue.v1.Reservation
-	(*ReserveStockRequest)(nil),        // 24: catalogue.v1.ReserveStockRequest
-	(*ReserveStockResponse)(nil),       // 25: catalogue.v1.ReserveStockResponse
-	(*ConfirmReservationRequest)(nil),  // 26: catalogue.v1.ConfirmReservationRequest
-	(*ConfirmReservationResponse)(nil), // 27: catalogue.v1.ConfirmReservationResponse
-	(*ReleaseStockRequest)(nil),        // 28: catalogue.v1.ReleaseStockRequest
-	(*ReleaseStockResponse)(nil),       // 29: catalogue.v1.ReleaseStockResponse
-	(*WatchAvailabilityRequest)(nil),   // 30: catalogue.v1.WatchAvailabilityRequest
-	(*WatchAvailabilityResponse)(nil),  // 31: catalogue.v1.WatchAvailabilityResponse
-	(*timestamppb.Timestamp)(nil),      // 32: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),      // 33: google.protobuf.FieldMask
+	(SearchSort)(0),                    // 0: catalogue.v1.SearchSort
+	(ReservationStatus)(0),             // 1: catalogue.v1.ReservationStatus
+	(*Money)(nil),                      // 2: catalogue.v1.Money
+	(*Product)(nil),                    // 3: catalogue.v1.Product
+	(*Category)(nil),                   // 4: catalogue.v1.Category
+	(*GetProductRequest)(nil),          // 5: catalogue.v1.GetProductRequest
+	(*GetProductResponse)(nil),         // 6: catalogue.v1.GetProductResponse
+	(*BatchGetProductsRequest)(nil),    // 7: catalogue.v1.BatchGetProductsRequest
+	(*BatchGetProductsResponse)(nil),   // 8: catalogue.v1.BatchGetProductsResponse
+	(*ListProductsRequest)(nil),        // 9: catalogue.v1.ListProductsRequest
+	(*ListProductsResponse)(nil),       // 10: catalogue.v1.ListProductsResponse
+	(*SearchProductsRequest)(nil),      // 11: catalogue.v1.SearchProductsRequest
+	(*SearchProductsResponse)(nil),     // 12: catalogue.v1.SearchProductsResponse
+	(*SearchFacets)(nil),               // 13: catalogue.v1.SearchFacets
+	(*CategoryCount)(nil),              // 14: catalogue.v1.CategoryCount
+	(*PriceBandCount)(nil),             // 15: catalogue.v1.PriceBandCount
+	(*SuggestProductsRequest)(nil),     // 16: catalogue.v1.SuggestProductsRequest
+	(*SuggestProductsResponse)(nil),    // 17: catalogue.v1.SuggestProductsResponse
+	(*Suggestion)(nil),                 // 18: catalogue.v1.Suggestion
+	(*CreateProductRequest)(nil),       // 19: catalogue.v1.CreateProductRequest
+	(*CreateProductResponse)(nil),      // 20: catalogue.v1.CreateProductResponse
+	(*UpdateProductRequest)(nil),       // 21: catalogue.v1.UpdateProductRequest
+	(*UpdateProductResponse)(nil),      // 22: catalogue.v1.UpdateProductResponse
+	(*DeleteProductRequest)(nil),       // 23: catalogue.v1.DeleteProductRequest
+	(*DeleteProductResponse)(nil),      // 24: catalogue.v1.DeleteProductResponse
+	(*ListCategoriesRequest)(nil),      // 25: catalogue.v1.ListCategoriesRequest
+	(*ListCategoriesResponse)(nil),     // 26: catalogue.v1.ListCategoriesResponse
+	(*AdjustStockRequest)(nil),         // 27: catalogue.v1.AdjustStockRequest
+	(*AdjustStockResponse)(nil),        // 28: catalogue.v1.AdjustStockResponse
+	(*ReservationItem)(nil),            // 29: catalogue.v1.ReservationItem
+	(*Reservation)(nil),                // 30: catalogue.v1.Reservation
+	(*ReserveStockRequest)(nil),        // 31: catalogue.v1.ReserveStockRequest
+	(*ReserveStockResponse)(nil),       // 32: catalogue.v1.ReserveStockResponse
+	(*ConfirmReservationRequest)(nil),  // 33: catalogue.v1.ConfirmReservationRequest
+	(*ConfirmReservationResponse)(nil), // 34: catalogue.v1.ConfirmReservationResponse
+	(*ReleaseStockRequest)(nil),        // 35: catalogue.v1.ReleaseStockRequest
+	(*ReleaseStockResponse)(nil),       // 36: catalogue.v1.ReleaseStockResponse
+	(*WatchAvailabilityRequest)(nil),   // 37: catalogue.v1.WatchAvailabilityRequest
+	(*WatchAvailabilityResponse)(nil),  // 38: catalogue.v1.WatchAvailabilityResponse
+	(*timestamppb.Timestamp)(nil),      // 39: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),      // 40: google.protobuf.FieldMask
 }
 var file_catalogue_v1_catalogue_proto_depIdxs = []int32{
-	1,  // 0: catalogue.v1.Product.price:type_name -> catalogue.v1.Money
-	32, // 1: catalogue.v1.Product.created_at:type_name -> google.protobuf.Timestamp
-	32, // 2: catalogue.v1.Product.updated_at:type_name -> google.protobuf.Timestamp
-	2,  // 3: catalogue.v1.GetProductResponse.product:type_name -> catalogue.v1.Product
-	2,  // 4: catalogue.v1.BatchGetProductsResponse.products:type_name -> catalogue.v1.Product
-	2,  // 5: catalogue.v1.ListProductsResponse.products:type_name -> catalogue.v1.Product
-	2,  // 6: catalogue.v1.SearchProductsResponse.products:type_name -> catalogue.v1.Product
-	1,  // 7: catalogue.v1.CreateProductRequest.price:type_name -> catalogue.v1.Money
-	2,  // 8: catalogue.v1.CreateProductResponse.product:type_name -> catalogue.v1.Product
-	2,  // 9: catalogue.v1.UpdateProductRequest.product:type_name -> catalogue.v1.Product
-	33, // 10: catalogue.v1.UpdateProductRequest.update_mask:type_name -> google.protobuf.FieldMask
-	2,  // 11: catalogue.v1.UpdateProductResponse.product:type_name -> catalogue.v1.Product
-	3,  // 12: catalogue.v1.ListCategoriesResponse.categories:type_name -> catalogue.v1.Category
-	2,  // 13: catalogue.v1.AdjustStockResponse.product:type_name -> catalogue.v1.Product
-	22, // 14: catalogue.v1.Reservation.items:type_name -> catalogue.v1.ReservationItem
-	0,  // 15: catalogue.v1.Reservation.status:type_name -> catalogue.v1.ReservationStatus
-	32, // 16: catalogue.v1.Reservation.created_at:type_name -> google.protobuf.Timestamp
-	32, // 17: catalogue.v1.Reservation.expires_at:type_name -> google.protobuf.Timestamp
-	22, // 18: catalogue.v1.ReserveStockRequest.items:type_name -> catalogue.v1.ReservationItem
-	23, // 19: catalogue.v1.ReserveStockResponse.reservation:type_name -> catalogue.v1.Reservation
-	23, // 20: catalogue.v1.ConfirmReservationResponse.reservation:type_name -> catalogue.v1.Reservation
-	23, // 21: catalogue.v1.ReleaseStockResponse.reservation:type_name -> catalogue.v1.Reservation
-	32, // 22: catalogue.v1.WatchAvailabilityResponse.observed_at:type_name -> google.protobuf.Timestamp
-	4,  // 23: catalogue.v1.CatalogueService.GetProduct:input_type -> catalogue.v1.GetProductRequest
-	6,  // 24: catalogue.v1.CatalogueService.BatchGetProducts:input_type -> catalogue.v1.BatchGetProductsRequest
-	8,  // 25: catalogue.v1.CatalogueService.ListProducts:input_type -> catalogue.v1.ListProductsRequest
-	10, // 26: catalogue.v1.CatalogueService.SearchProducts:input_type -> catalogue.v1.SearchProductsRequest
-	12, // 27: catalogue.v1.CatalogueService.CreateProduct:input_type -> catalogue.v1.CreateProductRequest
-	14, // 28: catalogue.v1.CatalogueService.UpdateProduct:input_type -> catalogue.v1.UpdateProductRequest
-	16, // 29: catalogue.v1.CatalogueService.DeleteProduct:input_type -> catalogue.v1.DeleteProductRequest
-	18, // 30: catalogue.v1.CatalogueService.ListCategories:input_type -> catalogue.v1.ListCategoriesRequest
-	20, // 31: catalogue.v1.CatalogueService.AdjustStock:input_type -> catalogue.v1.AdjustStockRequest
-	24, // 32: catalogue.v1.CatalogueService.ReserveStock:input_type -> catalogue.v1.ReserveStockRequest
-	26, // 33: catalogue.v1.CatalogueService.ConfirmReservation:input_type -> catalogue.v1.ConfirmReservationRequest
-	28, // 34: catalogue.v1.CatalogueService.ReleaseStock:input_type -> catalogue.v1.ReleaseStockRequest
-	30, // 35: catalogue.v1.CatalogueService.WatchAvailability:input_type -> catalogue.v1.WatchAvailabilityRequest
-	5,  // 36: catalogue.v1.CatalogueService.GetProduct:output_type -> catalogue.v1.GetProductResponse
-	7,  // 37: catalogue.v1.CatalogueService.BatchGetProducts:output_type -> catalogue.v1.BatchGetProductsResponse
-	9,  // 38: catalogue.v1.CatalogueService.ListProducts:output_type -> catalogue.v1.ListProductsResponse
-	11, // 39: catalogue.v1.CatalogueService.SearchProducts:output_type -> catalogue.v1.SearchProductsResponse
-	13, // 40: catalogue.v1.CatalogueService.CreateProduct:output_type -> catalogue.v1.CreateProductResponse
-	15, // 41: catalogue.v1.CatalogueService.UpdateProduct:output_type -> catalogue.v1.UpdateProductResponse
-	17, // 42: catalogue.v1.CatalogueService.DeleteProduct:output_type -> catalogue.v1.DeleteProductResponse
-	19, // 43: catalogue.v1.CatalogueService.ListCategories:output_type -> catalogue.v1.ListCategoriesResponse
-	21, // 44: catalogue.v1.CatalogueService.AdjustStock:output_type -> catalogue.v1.AdjustStockResponse
-	25, // 45: catalogue.v1.CatalogueService.ReserveStock:output_type -> catalogue.v1.ReserveStockResponse
-	27, // 46: catalogue.v1.CatalogueService.ConfirmReservation:output_type -> catalogue.v1.ConfirmReservationResponse
-	29, // 47: catalogue.v1.CatalogueService.ReleaseStock:output_type -> catalogue.v1.ReleaseStockResponse
-	31, // 48: catalogue.v1.CatalogueService.WatchAvailability:output_type -> catalogue.v1.WatchAvailabilityResponse
-	36, // [36:49] is the sub-list for method output_type
-	23, // [23:36] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	2,  // 0: catalogue.v1.Product.price:type_name -> catalogue.v1.Money
+	39, // 1: catalogue.v1.Product.created_at:type_name -> google.protobuf.Timestamp
+	39, // 2: catalogue.v1.Product.updated_at:type_name -> google.protobuf.Timestamp
+	3,  // 3: catalogue.v1.GetProductResponse.product:type_name -> catalogue.v1.Product
+	3,  // 4: catalogue.v1.BatchGetProductsResponse.products:type_name -> catalogue.v1.Product
+	3,  // 5: catalogue.v1.ListProductsResponse.products:type_name -> catalogue.v1.Product
+	0,  // 6: catalogue.v1.SearchProductsRequest.sort:type_name -> catalogue.v1.SearchSort
+	3,  // 7: catalogue.v1.SearchProductsResponse.products:type_name -> catalogue.v1.Product
+	13, // 8: catalogue.v1.SearchProductsResponse.facets:type_name -> catalogue.v1.SearchFacets
+	14, // 9: catalogue.v1.SearchFacets.categories:type_name -> catalogue.v1.CategoryCount
+	15, // 10: catalogue.v1.SearchFacets.price_bands:type_name -> catalogue.v1.PriceBandCount
+	18, // 11: catalogue.v1.SuggestProductsResponse.suggestions:type_name -> catalogue.v1.Suggestion
+	2,  // 12: catalogue.v1.CreateProductRequest.price:type_name -> catalogue.v1.Money
+	3,  // 13: catalogue.v1.CreateProductResponse.product:type_name -> catalogue.v1.Product
+	3,  // 14: catalogue.v1.UpdateProductRequest.product:type_name -> catalogue.v1.Product
+	40, // 15: catalogue.v1.UpdateProductRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 16: catalogue.v1.UpdateProductResponse.product:type_name -> catalogue.v1.Product
+	4,  // 17: catalogue.v1.ListCategoriesResponse.categories:type_name -> catalogue.v1.Category
+	3,  // 18: catalogue.v1.AdjustStockResponse.product:type_name -> catalogue.v1.Product
+	29, // 19: catalogue.v1.Reservation.items:type_name -> catalogue.v1.ReservationItem
+	1,  // 20: catalogue.v1.Reservation.status:type_name -> catalogue.v1.ReservationStatus
+	39, // 21: catalogue.v1.Reservation.created_at:type_name -> google.protobuf.Timestamp
+	39, // 22: catalogue.v1.Reservation.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 23: catalogue.v1.ReserveStockRequest.items:type_name -> catalogue.v1.ReservationItem
+	30, // 24: catalogue.v1.ReserveStockResponse.reservation:type_name -> catalogue.v1.Reservation
+	30, // 25: catalogue.v1.ConfirmReservationResponse.reservation:type_name -> catalogue.v1.Reservation
+	30, // 26: catalogue.v1.ReleaseStockResponse.reservation:type_name -> catalogue.v1.Reservation
+	39, // 27: catalogue.v1.WatchAvailabilityResponse.observed_at:type_name -> google.protobuf.Timestamp
+	5,  // 28: catalogue.v1.CatalogueService.GetProduct:input_type -> catalogue.v1.GetProductRequest
+	7,  // 29: catalogue.v1.CatalogueService.BatchGetProducts:input_type -> catalogue.v1.BatchGetProductsRequest
+	9,  // 30: catalogue.v1.CatalogueService.ListProducts:input_type -> catalogue.v1.ListProductsRequest
+	11, // 31: catalogue.v1.CatalogueService.SearchProducts:input_type -> catalogue.v1.SearchProductsRequest
+	16, // 32: catalogue.v1.CatalogueService.SuggestProducts:input_type -> catalogue.v1.SuggestProductsRequest
+	19, // 33: catalogue.v1.CatalogueService.CreateProduct:input_type -> catalogue.v1.CreateProductRequest
+	21, // 34: catalogue.v1.CatalogueService.UpdateProduct:input_type -> catalogue.v1.UpdateProductRequest
+	23, // 35: catalogue.v1.CatalogueService.DeleteProduct:input_type -> catalogue.v1.DeleteProductRequest
+	25, // 36: catalogue.v1.CatalogueService.ListCategories:input_type -> catalogue.v1.ListCategoriesRequest
+	27, // 37: catalogue.v1.CatalogueService.AdjustStock:input_type -> catalogue.v1.AdjustStockRequest
+	31, // 38: catalogue.v1.CatalogueService.ReserveStock:input_type -> catalogue.v1.ReserveStockRequest
+	33, // 39: catalogue.v1.CatalogueService.ConfirmReservation:input_type -> catalogue.v1.ConfirmReservationRequest
+	35, // 40: catalogue.v1.CatalogueService.ReleaseStock:input_type -> catalogue.v1.ReleaseStockRequest
+	37, // 41: catalogue.v1.CatalogueService.WatchAvailability:input_type -> catalogue.v1.WatchAvailabilityRequest
+	6,  // 42: catalogue.v1.CatalogueService.GetProduct:output_type -> catalogue.v1.GetProductResponse
+	8,  // 43: catalogue.v1.CatalogueService.BatchGetProducts:output_type -> catalogue.v1.BatchGetProductsResponse
+	10, // 44: catalogue.v1.CatalogueService.ListProducts:output_type -> catalogue.v1.ListProductsResponse
+	12, // 45: catalogue.v1.CatalogueService.SearchProducts:output_type -> catalogue.v1.SearchProductsResponse
+	17, // 46: catalogue.v1.CatalogueService.SuggestProducts:output_type -> catalogue.v1.SuggestProductsResponse
+	20, // 47: catalogue.v1.CatalogueService.CreateProduct:output_type -> catalogue.v1.CreateProductResponse
+	22, // 48: catalogue.v1.CatalogueService.UpdateProduct:output_type -> catalogue.v1.UpdateProductResponse
+	24, // 49: catalogue.v1.CatalogueService.DeleteProduct:output_type -> catalogue.v1.DeleteProductResponse
+	26, // 50: catalogue.v1.CatalogueService.ListCategories:output_type -> catalogue.v1.ListCategoriesResponse
+	28, // 51: catalogue.v1.CatalogueService.AdjustStock:output_type -> catalogue.v1.AdjustStockResponse
+	32, // 52: catalogue.v1.CatalogueService.ReserveStock:output_type -> catalogue.v1.ReserveStockResponse
+	34, // 53: catalogue.v1.CatalogueService.ConfirmReservation:output_type -> catalogue.v1.ConfirmReservationResponse
+	36, // 54: catalogue.v1.CatalogueService.ReleaseStock:output_type -> catalogue.v1.ReleaseStockResponse
+	38, // 55: catalogue.v1.CatalogueService.WatchAvailability:output_type -> catalogue.v1.WatchAvailabilityResponse
+	42, // [42:56] is the sub-list for method output_type
+	28, // [28:42] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_catalogue_v1_catalogue_proto_init() }
@@ -2041,13 +2525,14 @@ func file_catalogue_v1_catalogue_proto_init() {
 		return
 	}
 	file_catalogue_v1_catalogue_proto_msgTypes[9].OneofWrappers = []any{}
+	file_catalogue_v1_catalogue_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_catalogue_v1_catalogue_proto_rawDesc), len(file_catalogue_v1_catalogue_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   31,
+			NumEnums:      2,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

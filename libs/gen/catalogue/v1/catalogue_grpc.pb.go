@@ -23,6 +23,7 @@ const (
 	CatalogueService_BatchGetProducts_FullMethodName   = "/catalogue.v1.CatalogueService/BatchGetProducts"
 	CatalogueService_ListProducts_FullMethodName       = "/catalogue.v1.CatalogueService/ListProducts"
 	CatalogueService_SearchProducts_FullMethodName     = "/catalogue.v1.CatalogueService/SearchProducts"
+	CatalogueService_SuggestProducts_FullMethodName    = "/catalogue.v1.CatalogueService/SuggestProducts"
 	CatalogueService_CreateProduct_FullMethodName      = "/catalogue.v1.CatalogueService/CreateProduct"
 	CatalogueService_UpdateProduct_FullMethodName      = "/catalogue.v1.CatalogueService/UpdateProduct"
 	CatalogueService_DeleteProduct_FullMethodName      = "/catalogue.v1.CatalogueService/DeleteProduct"
@@ -49,7 +50,16 @@ type CatalogueServiceClient interface {
 	// Every message carries the token that resumes after it.
 	ListProducts(ctx context.Context, in *ListProductsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListProductsResponse], error)
 	// SearchProducts runs a full-text search with category and price filters.
+	// The last word also matches as a prefix while it is being typed, and a
+	// word not in the catalogue matches its near spellings (one typo from 4
+	// letters, two from 8). Exact matches rank above prefix matches, and those
+	// above fuzzy ones.
 	SearchProducts(ctx context.Context, in *SearchProductsRequest, opts ...grpc.CallOption) (*SearchProductsResponse, error)
+	// SuggestProducts returns up to 10 distinct product names for what a
+	// shopper has typed so far, matched on names only. It is public, cheap and
+	// meant for every keystroke; over Connect it can be sent as a GET and the
+	// answer carries Cache-Control.
+	SuggestProducts(ctx context.Context, in *SuggestProductsRequest, opts ...grpc.CallOption) (*SuggestProductsResponse, error)
 	// CreateProduct adds a product. The sku must be unique.
 	CreateProduct(ctx context.Context, in *CreateProductRequest, opts ...grpc.CallOption) (*CreateProductResponse, error)
 	// UpdateProduct changes the fields named in update_mask.
@@ -125,6 +135,16 @@ func (c *catalogueServiceClient) SearchProducts(ctx context.Context, in *SearchP
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SearchProductsResponse)
 	err := c.cc.Invoke(ctx, CatalogueService_SearchProducts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *catalogueServiceClient) SuggestProducts(ctx context.Context, in *SuggestProductsRequest, opts ...grpc.CallOption) (*SuggestProductsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SuggestProductsResponse)
+	err := c.cc.Invoke(ctx, CatalogueService_SuggestProducts_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +265,16 @@ type CatalogueServiceServer interface {
 	// Every message carries the token that resumes after it.
 	ListProducts(*ListProductsRequest, grpc.ServerStreamingServer[ListProductsResponse]) error
 	// SearchProducts runs a full-text search with category and price filters.
+	// The last word also matches as a prefix while it is being typed, and a
+	// word not in the catalogue matches its near spellings (one typo from 4
+	// letters, two from 8). Exact matches rank above prefix matches, and those
+	// above fuzzy ones.
 	SearchProducts(context.Context, *SearchProductsRequest) (*SearchProductsResponse, error)
+	// SuggestProducts returns up to 10 distinct product names for what a
+	// shopper has typed so far, matched on names only. It is public, cheap and
+	// meant for every keystroke; over Connect it can be sent as a GET and the
+	// answer carries Cache-Control.
+	SuggestProducts(context.Context, *SuggestProductsRequest) (*SuggestProductsResponse, error)
 	// CreateProduct adds a product. The sku must be unique.
 	CreateProduct(context.Context, *CreateProductRequest) (*CreateProductResponse, error)
 	// UpdateProduct changes the fields named in update_mask.
@@ -289,6 +318,9 @@ func (UnimplementedCatalogueServiceServer) ListProducts(*ListProductsRequest, gr
 }
 func (UnimplementedCatalogueServiceServer) SearchProducts(context.Context, *SearchProductsRequest) (*SearchProductsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SearchProducts not implemented")
+}
+func (UnimplementedCatalogueServiceServer) SuggestProducts(context.Context, *SuggestProductsRequest) (*SuggestProductsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SuggestProducts not implemented")
 }
 func (UnimplementedCatalogueServiceServer) CreateProduct(context.Context, *CreateProductRequest) (*CreateProductResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateProduct not implemented")
@@ -399,6 +431,24 @@ func _CatalogueService_SearchProducts_Handler(srv interface{}, ctx context.Conte
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(CatalogueServiceServer).SearchProducts(ctx, req.(*SearchProductsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CatalogueService_SuggestProducts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SuggestProductsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CatalogueServiceServer).SuggestProducts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CatalogueService_SuggestProducts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CatalogueServiceServer).SuggestProducts(ctx, req.(*SuggestProductsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -576,6 +626,10 @@ var CatalogueService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SearchProducts",
 			Handler:    _CatalogueService_SearchProducts_Handler,
+		},
+		{
+			MethodName: "SuggestProducts",
+			Handler:    _CatalogueService_SuggestProducts_Handler,
 		},
 		{
 			MethodName: "CreateProduct",

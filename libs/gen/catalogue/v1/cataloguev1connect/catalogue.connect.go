@@ -45,6 +45,9 @@ const (
 	// CatalogueServiceSearchProductsProcedure is the fully-qualified name of the CatalogueService's
 	// SearchProducts RPC.
 	CatalogueServiceSearchProductsProcedure = "/catalogue.v1.CatalogueService/SearchProducts"
+	// CatalogueServiceSuggestProductsProcedure is the fully-qualified name of the CatalogueService's
+	// SuggestProducts RPC.
+	CatalogueServiceSuggestProductsProcedure = "/catalogue.v1.CatalogueService/SuggestProducts"
 	// CatalogueServiceCreateProductProcedure is the fully-qualified name of the CatalogueService's
 	// CreateProduct RPC.
 	CatalogueServiceCreateProductProcedure = "/catalogue.v1.CatalogueService/CreateProduct"
@@ -85,7 +88,16 @@ type CatalogueServiceClient interface {
 	// Every message carries the token that resumes after it.
 	ListProducts(context.Context, *connect.Request[v1.ListProductsRequest]) (*connect.ServerStreamForClient[v1.ListProductsResponse], error)
 	// SearchProducts runs a full-text search with category and price filters.
+	// The last word also matches as a prefix while it is being typed, and a
+	// word not in the catalogue matches its near spellings (one typo from 4
+	// letters, two from 8). Exact matches rank above prefix matches, and those
+	// above fuzzy ones.
 	SearchProducts(context.Context, *connect.Request[v1.SearchProductsRequest]) (*connect.Response[v1.SearchProductsResponse], error)
+	// SuggestProducts returns up to 10 distinct product names for what a
+	// shopper has typed so far, matched on names only. It is public, cheap and
+	// meant for every keystroke; over Connect it can be sent as a GET and the
+	// answer carries Cache-Control.
+	SuggestProducts(context.Context, *connect.Request[v1.SuggestProductsRequest]) (*connect.Response[v1.SuggestProductsResponse], error)
 	// CreateProduct adds a product. The sku must be unique.
 	CreateProduct(context.Context, *connect.Request[v1.CreateProductRequest]) (*connect.Response[v1.CreateProductResponse], error)
 	// UpdateProduct changes the fields named in update_mask.
@@ -145,6 +157,13 @@ func NewCatalogueServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			httpClient,
 			baseURL+CatalogueServiceSearchProductsProcedure,
 			connect.WithSchema(catalogueServiceMethods.ByName("SearchProducts")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		suggestProducts: connect.NewClient[v1.SuggestProductsRequest, v1.SuggestProductsResponse](
+			httpClient,
+			baseURL+CatalogueServiceSuggestProductsProcedure,
+			connect.WithSchema(catalogueServiceMethods.ByName("SuggestProducts")),
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
@@ -216,6 +235,7 @@ type catalogueServiceClient struct {
 	batchGetProducts   *connect.Client[v1.BatchGetProductsRequest, v1.BatchGetProductsResponse]
 	listProducts       *connect.Client[v1.ListProductsRequest, v1.ListProductsResponse]
 	searchProducts     *connect.Client[v1.SearchProductsRequest, v1.SearchProductsResponse]
+	suggestProducts    *connect.Client[v1.SuggestProductsRequest, v1.SuggestProductsResponse]
 	createProduct      *connect.Client[v1.CreateProductRequest, v1.CreateProductResponse]
 	updateProduct      *connect.Client[v1.UpdateProductRequest, v1.UpdateProductResponse]
 	deleteProduct      *connect.Client[v1.DeleteProductRequest, v1.DeleteProductResponse]
@@ -245,6 +265,11 @@ func (c *catalogueServiceClient) ListProducts(ctx context.Context, req *connect.
 // SearchProducts calls catalogue.v1.CatalogueService.SearchProducts.
 func (c *catalogueServiceClient) SearchProducts(ctx context.Context, req *connect.Request[v1.SearchProductsRequest]) (*connect.Response[v1.SearchProductsResponse], error) {
 	return c.searchProducts.CallUnary(ctx, req)
+}
+
+// SuggestProducts calls catalogue.v1.CatalogueService.SuggestProducts.
+func (c *catalogueServiceClient) SuggestProducts(ctx context.Context, req *connect.Request[v1.SuggestProductsRequest]) (*connect.Response[v1.SuggestProductsResponse], error) {
+	return c.suggestProducts.CallUnary(ctx, req)
 }
 
 // CreateProduct calls catalogue.v1.CatalogueService.CreateProduct.
@@ -303,7 +328,16 @@ type CatalogueServiceHandler interface {
 	// Every message carries the token that resumes after it.
 	ListProducts(context.Context, *connect.Request[v1.ListProductsRequest], *connect.ServerStream[v1.ListProductsResponse]) error
 	// SearchProducts runs a full-text search with category and price filters.
+	// The last word also matches as a prefix while it is being typed, and a
+	// word not in the catalogue matches its near spellings (one typo from 4
+	// letters, two from 8). Exact matches rank above prefix matches, and those
+	// above fuzzy ones.
 	SearchProducts(context.Context, *connect.Request[v1.SearchProductsRequest]) (*connect.Response[v1.SearchProductsResponse], error)
+	// SuggestProducts returns up to 10 distinct product names for what a
+	// shopper has typed so far, matched on names only. It is public, cheap and
+	// meant for every keystroke; over Connect it can be sent as a GET and the
+	// answer carries Cache-Control.
+	SuggestProducts(context.Context, *connect.Request[v1.SuggestProductsRequest]) (*connect.Response[v1.SuggestProductsResponse], error)
 	// CreateProduct adds a product. The sku must be unique.
 	CreateProduct(context.Context, *connect.Request[v1.CreateProductRequest]) (*connect.Response[v1.CreateProductResponse], error)
 	// UpdateProduct changes the fields named in update_mask.
@@ -359,6 +393,13 @@ func NewCatalogueServiceHandler(svc CatalogueServiceHandler, opts ...connect.Han
 		CatalogueServiceSearchProductsProcedure,
 		svc.SearchProducts,
 		connect.WithSchema(catalogueServiceMethods.ByName("SearchProducts")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	catalogueServiceSuggestProductsHandler := connect.NewUnaryHandler(
+		CatalogueServiceSuggestProductsProcedure,
+		svc.SuggestProducts,
+		connect.WithSchema(catalogueServiceMethods.ByName("SuggestProducts")),
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
@@ -431,6 +472,8 @@ func NewCatalogueServiceHandler(svc CatalogueServiceHandler, opts ...connect.Han
 			catalogueServiceListProductsHandler.ServeHTTP(w, r)
 		case CatalogueServiceSearchProductsProcedure:
 			catalogueServiceSearchProductsHandler.ServeHTTP(w, r)
+		case CatalogueServiceSuggestProductsProcedure:
+			catalogueServiceSuggestProductsHandler.ServeHTTP(w, r)
 		case CatalogueServiceCreateProductProcedure:
 			catalogueServiceCreateProductHandler.ServeHTTP(w, r)
 		case CatalogueServiceUpdateProductProcedure:
@@ -472,6 +515,10 @@ func (UnimplementedCatalogueServiceHandler) ListProducts(context.Context, *conne
 
 func (UnimplementedCatalogueServiceHandler) SearchProducts(context.Context, *connect.Request[v1.SearchProductsRequest]) (*connect.Response[v1.SearchProductsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("catalogue.v1.CatalogueService.SearchProducts is not implemented"))
+}
+
+func (UnimplementedCatalogueServiceHandler) SuggestProducts(context.Context, *connect.Request[v1.SuggestProductsRequest]) (*connect.Response[v1.SuggestProductsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("catalogue.v1.CatalogueService.SuggestProducts is not implemented"))
 }
 
 func (UnimplementedCatalogueServiceHandler) CreateProduct(context.Context, *connect.Request[v1.CreateProductRequest]) (*connect.Response[v1.CreateProductResponse], error) {
