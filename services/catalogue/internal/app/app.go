@@ -28,7 +28,9 @@ type Browser interface {
 	// ListPage returns up to limit products after the cursor, in id order.
 	ListPage(ctx context.Context, cursor domain.ListCursor, limit int) ([]domain.Product, error)
 	// Search returns one page of matches after the cursor (nil for the first).
-	Search(ctx context.Context, f domain.SearchFilter, after *domain.SearchCursor, limit int) (domain.SearchPage, error)
+	Search(ctx context.Context, f domain.SearchFilter, opts domain.SearchOptions, after *domain.SearchCursor, limit int) (domain.SearchPage, error)
+	// Suggest returns up to limit distinct product names for a prefix.
+	Suggest(ctx context.Context, prefix, categoryID string, limit int) ([]domain.Suggestion, error)
 	// Categories returns every category.
 	Categories(ctx context.Context) ([]domain.Category, error)
 }

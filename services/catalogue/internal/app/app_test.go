@@ -81,8 +81,12 @@ func (s *memStore) ListPage(_ context.Context, c domain.ListCursor, limit int) (
 	return out, nil
 }
 
-func (s *memStore) Search(context.Context, domain.SearchFilter, *domain.SearchCursor, int) (domain.SearchPage, error) {
+func (s *memStore) Search(context.Context, domain.SearchFilter, domain.SearchOptions, *domain.SearchCursor, int) (domain.SearchPage, error) {
 	return domain.SearchPage{}, errors.New("not implemented")
+}
+
+func (s *memStore) Suggest(context.Context, string, string, int) ([]domain.Suggestion, error) {
+	return nil, errors.New("not implemented")
 }
 
 func (s *memStore) Categories(context.Context) ([]domain.Category, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -51,32 +52,49 @@ type searchToken struct {
 	Filter string `json:"f"`
 	// Rank is kept as the exact float32 text, so the keyset compares equal
 	// to what Postgres computed.
-	Rank string    `json:"r,omitempty"`
-	Name string    `json:"n,omitempty"`
-	ID   uuid.UUID `json:"i"`
+	Rank  string `json:"r,omitempty"`
+	Name  string `json:"n,omitempty"`
+	Price int64  `json:"p,omitempty"`
+	// Created is RFC 3339 with nanoseconds, which keeps Postgres'
+	// microseconds exactly.
+	Created string    `json:"t,omitempty"`
+	ID      uuid.UUID `json:"i"`
 }
 
-func encodeSearchToken(c domain.SearchCursor, f domain.SearchFilter) string {
-	t := searchToken{V: tokenVersion, Filter: filterDigest(f), ID: c.ID}
-	if f.Query != "" {
+func encodeSearchToken(c domain.SearchCursor, f domain.SearchFilter, sort domain.SearchSort) string {
+	t := searchToken{V: tokenVersion, Filter: filterDigest(f, sort), ID: c.ID}
+	switch {
+	case sort == domain.SortPriceAsc || sort == domain.SortPriceDesc:
+		t.Price = c.Price
+	case sort == domain.SortNewest:
+		t.Created = c.Created.UTC().Format(time.RFC3339Nano)
+	case f.Query != "":
 		t.Rank = strconv.FormatFloat(float64(c.Rank), 'g', -1, 32)
-	} else {
+	default:
 		t.Name = c.Name
 	}
 	return encodeToken(t)
 }
 
 // decodeSearchToken returns nil for an empty token (the first page).
-func decodeSearchToken(token string, f domain.SearchFilter) (*domain.SearchCursor, error) {
+func decodeSearchToken(token string, f domain.SearchFilter, sort domain.SearchSort) (*domain.SearchCursor, error) {
 	if token == "" {
 		return nil, nil
 	}
 	var t searchToken
-	if !decodeToken(token, &t) || t.V != tokenVersion || t.ID == uuid.Nil || t.Filter != filterDigest(f) {
+	if !decodeToken(token, &t) || t.V != tokenVersion || t.ID == uuid.Nil || t.Filter != filterDigest(f, sort) {
 		return nil, errBadToken()
 	}
-	c := &domain.SearchCursor{ID: t.ID, Name: t.Name}
-	if f.Query != "" {
+	c := &domain.SearchCursor{ID: t.ID, Name: t.Name, Price: t.Price}
+	switch {
+	case sort == domain.SortPriceAsc || sort == domain.SortPriceDesc:
+	case sort == domain.SortNewest:
+		created, err := time.Parse(time.RFC3339Nano, t.Created)
+		if err != nil {
+			return nil, errBadToken()
+		}
+		c.Created = created
+	case f.Query != "":
 		r, err := strconv.ParseFloat(t.Rank, 32)
 		if err != nil {
 			return nil, errBadToken()
@@ -86,14 +104,15 @@ func decodeSearchToken(token string, f domain.SearchFilter) (*domain.SearchCurso
 	return c, nil
 }
 
-// filterDigest identifies a search's filters in a few bytes.
-func filterDigest(f domain.SearchFilter) string {
+// filterDigest identifies a search's filters and order in a few bytes.
+func filterDigest(f domain.SearchFilter, sort domain.SearchSort) string {
 	doc := struct {
-		Q   string `json:"q"`
-		C   string `json:"c"`
-		Min *int64 `json:"min"`
-		Max *int64 `json:"max"`
-	}{f.Query, f.CategoryID, f.MinPrice, f.MaxPrice}
+		Q    string `json:"q"`
+		C    string `json:"c"`
+		Min  *int64 `json:"min"`
+		Max  *int64 `json:"max"`
+		Sort int    `json:"s,omitempty"`
+	}{f.Query, f.CategoryID, f.MinPrice, f.MaxPrice, int(sort)}
 	data, err := json.Marshal(doc)
 	if err != nil {
 		// Strings and integers always marshal.

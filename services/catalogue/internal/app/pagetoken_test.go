@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
@@ -35,6 +36,7 @@ func TestSearchTokenRoundTrip(t *testing.T) {
 	tests := []struct {
 		name   string
 		filter domain.SearchFilter
+		sort   domain.SearchSort
 		cursor domain.SearchCursor
 		want   domain.SearchCursor
 	}{
@@ -56,11 +58,24 @@ func TestSearchTokenRoundTrip(t *testing.T) {
 			cursor: domain.SearchCursor{Rank: 0.5, Name: "Zoë's book", ID: uuid.MustParse("0193a3c4-0000-7000-8000-000000000003")},
 			want:   domain.SearchCursor{Name: "Zoë's book", ID: uuid.MustParse("0193a3c4-0000-7000-8000-000000000003")},
 		},
+		{
+			name:   "by price",
+			filter: domain.SearchFilter{Query: "lamp"},
+			sort:   domain.SortPriceDesc,
+			cursor: domain.SearchCursor{Rank: 2.5, Price: 1999, ID: uuid.MustParse("0193a3c4-0000-7000-8000-000000000004")},
+			want:   domain.SearchCursor{Price: 1999, ID: uuid.MustParse("0193a3c4-0000-7000-8000-000000000004")},
+		},
+		{
+			name:   "newest, to the microsecond",
+			sort:   domain.SortNewest,
+			cursor: domain.SearchCursor{Created: time.Date(2026, 12, 7, 3, 4, 5, 123456000, time.UTC), ID: uuid.MustParse("0193a3c4-0000-7000-8000-000000000005")},
+			want:   domain.SearchCursor{Created: time.Date(2026, 12, 7, 3, 4, 5, 123456000, time.UTC), ID: uuid.MustParse("0193a3c4-0000-7000-8000-000000000005")},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := decodeSearchToken(encodeSearchToken(tt.cursor, tt.filter), tt.filter)
+			got, err := decodeSearchToken(encodeSearchToken(tt.cursor, tt.filter, tt.sort), tt.filter, tt.sort)
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
@@ -69,7 +84,7 @@ func TestSearchTokenRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	if got, err := decodeSearchToken("", domain.SearchFilter{}); got != nil || err != nil {
+	if got, err := decodeSearchToken("", domain.SearchFilter{}, domain.SortRelevance); got != nil || err != nil {
 		t.Errorf("empty token = %v, %v; want nil, nil", got, err)
 	}
 }
@@ -79,7 +94,7 @@ func TestBadTokens(t *testing.T) {
 	id := uuid.New()
 	listToken := encodeListToken(domain.ListCursor{CategoryID: "books", AfterID: id})
 	filter := domain.SearchFilter{Query: "lamp", MinPrice: new(int64(100))}
-	searchToken := encodeSearchToken(domain.SearchCursor{Rank: 0.5, ID: id}, filter)
+	searchToken := encodeSearchToken(domain.SearchCursor{Rank: 0.5, ID: id}, filter, domain.SortRelevance)
 	raw := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 	tests := []struct {
@@ -93,15 +108,24 @@ func TestBadTokens(t *testing.T) {
 		{"list: other category", func() error { _, err := decodeListToken(listToken, "toys"); return err }},
 		{"list: search token", func() error { _, err := decodeListToken(searchToken, ""); return err }},
 		{"search: other query", func() error {
-			_, err := decodeSearchToken(searchToken, domain.SearchFilter{Query: "desk", MinPrice: new(int64(100))})
+			_, err := decodeSearchToken(searchToken, domain.SearchFilter{Query: "desk", MinPrice: new(int64(100))}, domain.SortRelevance)
 			return err
 		}},
 		{"search: other price filter", func() error {
-			_, err := decodeSearchToken(searchToken, domain.SearchFilter{Query: "lamp", MinPrice: new(int64(101))})
+			_, err := decodeSearchToken(searchToken, domain.SearchFilter{Query: "lamp", MinPrice: new(int64(101))}, domain.SortRelevance)
 			return err
 		}},
-		{"search: list token", func() error { _, err := decodeSearchToken(listToken, filter); return err }},
-		{"search: truncated", func() error { _, err := decodeSearchToken(searchToken[:len(searchToken)-3], filter); return err }},
+		{"search: other sort", func() error { _, err := decodeSearchToken(searchToken, filter, domain.SortPriceAsc); return err }},
+		{"search: newest without a time", func() error {
+			tok := encodeSearchToken(domain.SearchCursor{ID: id}, filter, domain.SortPriceAsc)
+			_, err := decodeSearchToken(tok, filter, domain.SortNewest)
+			return err
+		}},
+		{"search: list token", func() error { _, err := decodeSearchToken(listToken, filter, domain.SortRelevance); return err }},
+		{"search: truncated", func() error {
+			_, err := decodeSearchToken(searchToken[:len(searchToken)-3], filter, domain.SortRelevance)
+			return err
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,7 +141,7 @@ func TestBadTokens(t *testing.T) {
 
 func FuzzDecodeTokens(f *testing.F) {
 	f.Add(encodeListToken(domain.ListCursor{AfterID: uuid.New()}))
-	f.Add(encodeSearchToken(domain.SearchCursor{Rank: 0.25, ID: uuid.New()}, domain.SearchFilter{Query: "x"}))
+	f.Add(encodeSearchToken(domain.SearchCursor{Rank: 0.25, ID: uuid.New()}, domain.SearchFilter{Query: "x"}, domain.SortRelevance))
 	f.Add("")
 	f.Add("e30")
 	f.Fuzz(func(t *testing.T, token string) {
@@ -130,8 +154,8 @@ func FuzzDecodeTokens(f *testing.F) {
 			}
 		}
 		filter := domain.SearchFilter{Query: "x"}
-		if c, err := decodeSearchToken(token, filter); err == nil && c != nil {
-			again, err := decodeSearchToken(encodeSearchToken(*c, filter), filter)
+		if c, err := decodeSearchToken(token, filter, domain.SortRelevance); err == nil && c != nil {
+			again, err := decodeSearchToken(encodeSearchToken(*c, filter, domain.SortRelevance), filter, domain.SortRelevance)
 			if err != nil || *again != *c {
 				t.Errorf("search cursor %+v did not round-trip: %+v, %v", c, again, err)
 			}

@@ -100,6 +100,7 @@ func (s *Service) ListProducts(ctx context.Context, req ListRequest, send func(p
 // SearchRequest is a full-text search with filters.
 type SearchRequest struct {
 	Filter    domain.SearchFilter
+	Options   domain.SearchOptions
 	PageSize  int
 	PageToken string
 }
@@ -109,24 +110,41 @@ type SearchResult struct {
 	Products      []domain.Product
 	NextPageToken string
 	Total         int
+	// Facets is set when the request asked for them.
+	Facets *domain.SearchFacets
 }
 
 // SearchProducts runs one page of a search.
 func (s *Service) SearchProducts(ctx context.Context, req SearchRequest) (SearchResult, error) {
-	after, err := decodeSearchToken(req.PageToken, req.Filter)
+	opts := req.Options
+	if len(opts.PriceBandEdges) == 0 {
+		opts.PriceBandEdges = domain.DefaultPriceBandEdges()
+	}
+	for i := 1; i < len(opts.PriceBandEdges); i++ {
+		if opts.PriceBandEdges[i] <= opts.PriceBandEdges[i-1] {
+			return SearchResult{}, apperr.Invalid("price_band_edges_minor", "must be strictly increasing")
+		}
+	}
+	after, err := decodeSearchToken(req.PageToken, req.Filter, opts.Sort)
 	if err != nil {
 		return SearchResult{}, err
 	}
 	size := domain.PageSize(req.PageSize, domain.DefaultSearchPageSize, domain.MaxSearchPageSize)
-	page, err := s.d.Browser.Search(ctx, req.Filter, after, size)
+	page, err := s.d.Browser.Search(ctx, req.Filter, opts, after, size)
 	if err != nil {
 		return SearchResult{}, err
 	}
-	res := SearchResult{Products: page.Products, Total: page.Total}
+	res := SearchResult{Products: page.Products, Total: page.Total, Facets: page.Facets}
 	if page.Next != nil {
-		res.NextPageToken = encodeSearchToken(*page.Next, req.Filter)
+		res.NextPageToken = encodeSearchToken(*page.Next, req.Filter, opts.Sort)
 	}
 	return res, nil
+}
+
+// SuggestProducts returns up to limit (default and at most
+// domain.MaxSuggestions) product names for what has been typed.
+func (s *Service) SuggestProducts(ctx context.Context, prefix, categoryID string, limit int) ([]domain.Suggestion, error) {
+	return s.d.Browser.Suggest(ctx, prefix, categoryID, domain.PageSize(limit, domain.MaxSuggestions, domain.MaxSuggestions))
 }
 
 // ListCategories returns every category.

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
@@ -80,10 +81,15 @@ func (h *Handler) ListProducts(req *cataloguev1.ListProductsRequest, stream grpc
 func (h *Handler) SearchProducts(ctx context.Context, req *cataloguev1.SearchProductsRequest) (*cataloguev1.SearchProductsResponse, error) {
 	res, err := h.app.SearchProducts(ctx, app.SearchRequest{
 		Filter: domain.SearchFilter{
-			Query:      strings.TrimSpace(req.GetQuery()),
+			Query:      searchText(req.GetQuery()),
 			CategoryID: req.GetCategoryId(),
 			MinPrice:   req.MinPriceMinor,
 			MaxPrice:   req.MaxPriceMinor,
+		},
+		Options: domain.SearchOptions{
+			Sort:           searchSort(req.GetSort()),
+			Facets:         req.GetIncludeFacets(),
+			PriceBandEdges: req.GetPriceBandEdgesMinor(),
 		},
 		PageSize:  int(req.GetPageSize()),
 		PageToken: req.GetPageToken(),
@@ -95,7 +101,63 @@ func (h *Handler) SearchProducts(ctx context.Context, req *cataloguev1.SearchPro
 		Products:      contract.Products(res.Products),
 		NextPageToken: res.NextPageToken,
 		TotalSize:     clampInt32(res.Total),
+		Facets:        searchFacets(res.Facets),
 	}, nil
+}
+
+// searchText keeps a query as typed, since a trailing space says the last
+// word is finished, but treats a blank one as no query.
+func searchText(q string) string {
+	if strings.TrimSpace(q) == "" {
+		return ""
+	}
+	return q
+}
+
+func searchSort(s cataloguev1.SearchSort) domain.SearchSort {
+	switch s {
+	case cataloguev1.SearchSort_SEARCH_SORT_PRICE_ASC:
+		return domain.SortPriceAsc
+	case cataloguev1.SearchSort_SEARCH_SORT_PRICE_DESC:
+		return domain.SortPriceDesc
+	case cataloguev1.SearchSort_SEARCH_SORT_NEWEST:
+		return domain.SortNewest
+	default:
+		return domain.SortRelevance
+	}
+}
+
+func searchFacets(f *domain.SearchFacets) *cataloguev1.SearchFacets {
+	if f == nil {
+		return nil
+	}
+	out := &cataloguev1.SearchFacets{}
+	for _, c := range f.Categories {
+		out.Categories = append(out.Categories, &cataloguev1.CategoryCount{CategoryId: c.CategoryID, Count: clampInt32(c.Count)})
+	}
+	for _, b := range f.PriceBands {
+		out.PriceBands = append(out.PriceBands, &cataloguev1.PriceBandCount{MinMinor: b.Min, MaxMinor: b.Max, Count: clampInt32(b.Count)})
+	}
+	return out
+}
+
+// suggestCacheControl lets browsers and shared caches keep a suggestion
+// list briefly: a new product shows up in suggestions within a minute.
+const suggestCacheControl = "public, max-age=60"
+
+// SuggestProducts returns product names for what has been typed so far.
+func (h *Handler) SuggestProducts(ctx context.Context, req *cataloguev1.SuggestProductsRequest) (*cataloguev1.SuggestProductsResponse, error) {
+	sgs, err := h.app.SuggestProducts(ctx, req.GetPrefix(), req.GetCategoryId(), int(req.GetLimit()))
+	if err != nil {
+		return nil, err
+	}
+	// Over Connect this becomes the HTTP Cache-Control header.
+	_ = grpc.SetHeader(ctx, metadata.Pairs("cache-control", suggestCacheControl))
+	out := &cataloguev1.SuggestProductsResponse{Suggestions: make([]*cataloguev1.Suggestion, len(sgs))}
+	for i, sg := range sgs {
+		out.Suggestions[i] = &cataloguev1.Suggestion{ProductId: sg.ProductID.String(), Name: sg.Name}
+	}
+	return out, nil
 }
 
 // CreateProduct adds a product.

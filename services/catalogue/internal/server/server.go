@@ -105,6 +105,7 @@ func Policy() auth.Policy {
 		cataloguev1.CatalogueService_BatchGetProducts_FullMethodName:  public,
 		cataloguev1.CatalogueService_ListProducts_FullMethodName:      public,
 		cataloguev1.CatalogueService_SearchProducts_FullMethodName:    public,
+		cataloguev1.CatalogueService_SuggestProducts_FullMethodName:   public,
 		cataloguev1.CatalogueService_ListCategories_FullMethodName:    public,
 		cataloguev1.CatalogueService_WatchAvailability_FullMethodName: public,
 
