@@ -44,7 +44,9 @@ Commands:
   products list     [--category ID] [--page-size N] [--page-token T]
   products get      PRODUCT_ID
   products search   [--category ID] [--min-price P] [--max-price P]
-                    [--page-size N] [--page-token T] [QUERY...]
+                    [--sort relevance|price-asc|price-desc|newest] [--facets]
+                    [--price-bands P,P...] [--page-size N] [--page-token T] [QUERY...]
+  products suggest  [--category ID] [--limit N] PREFIX...
   products create   --sku SKU --name NAME --category ID --price 19.99
                     [--currency EUR] [--stock N] [--description D] [--image URL]...
   stock reserve     [--id RESERVATION_ID] PRODUCT_ID=QTY...

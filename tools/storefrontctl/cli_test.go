@@ -67,8 +67,10 @@ type fakeCatalogue struct {
 	authz     []string
 	lastList  *cataloguev1.ListProductsRequest
 	lastQuery *cataloguev1.SearchProductsRequest
-	lastRes   *cataloguev1.ReserveStockRequest
-	createErr error
+	// lastSuggest is the last SuggestProducts request.
+	lastSuggest *cataloguev1.SuggestProductsRequest
+	lastRes     *cataloguev1.ReserveStockRequest
+	createErr   error
 }
 
 // locked runs read with the fake's lock held, for reading what it recorded.
@@ -125,7 +127,23 @@ func (f *fakeCatalogue) SearchProducts(_ context.Context, req *cataloguev1.Searc
 	f.mu.Lock()
 	f.lastQuery = req
 	f.mu.Unlock()
-	return &cataloguev1.SearchProductsResponse{Products: []*cataloguev1.Product{mug()}, NextPageToken: "next", TotalSize: 3}, nil
+	resp := &cataloguev1.SearchProductsResponse{Products: []*cataloguev1.Product{mug()}, NextPageToken: "next", TotalSize: 3}
+	if req.GetIncludeFacets() {
+		resp.Facets = &cataloguev1.SearchFacets{
+			Categories: []*cataloguev1.CategoryCount{{CategoryId: "home-kitchen", Count: 2}, {CategoryId: "grocery", Count: 1}},
+			PriceBands: []*cataloguev1.PriceBandCount{
+				{MinMinor: 0, MaxMinor: proto.Int64(1000), Count: 1}, {MinMinor: 1000, Count: 2},
+			},
+		}
+	}
+	return resp, nil
+}
+
+func (f *fakeCatalogue) SuggestProducts(_ context.Context, req *cataloguev1.SuggestProductsRequest) (*cataloguev1.SuggestProductsResponse, error) {
+	f.mu.Lock()
+	f.lastSuggest = req
+	f.mu.Unlock()
+	return &cataloguev1.SuggestProductsResponse{Suggestions: []*cataloguev1.Suggestion{{ProductId: mug().GetId(), Name: mug().GetName()}}}, nil
 }
 
 func (f *fakeCatalogue) CreateProduct(ctx context.Context, req *cataloguev1.CreateProductRequest) (*cataloguev1.CreateProductResponse, error) {
@@ -262,6 +280,20 @@ updated:     2026-01-02T03:04:05Z
 				"1 of 3 matches; next page: --page-token next\n",
 		},
 		{
+			name: "search with facets prints their counts",
+			args: []string{"--addr", addr, "products", "search", "--facets", "mug"},
+			want: "ID                                    SKU               CATEGORY                   PRICE    STOCK  NAME\n" +
+				"0190f6a0-0000-7000-8000-000000000001  MUG-BLUE-01       home-kitchen           12.99 EUR        7  Blue Mug\n" +
+				"1 of 3 matches; next page: --page-token next\n" +
+				"categories: home-kitchen=2 grocery=1\n" +
+				"prices: 0.00-10.00=1 10.00+=2\n",
+		},
+		{
+			name: "suggest",
+			args: []string{"--addr", addr, "products", "suggest", "blu"},
+			want: "0190f6a0-0000-7000-8000-000000000001  Blue Mug\n",
+		},
+		{
 			name: "reserve",
 			args: []string{"--addr", addr, "stock", "reserve", "--id", resID, mugID + "=2", teaID + "=1"},
 			want: "reservation 0190f6a0-0000-7000-8000-0000000000aa: ACTIVE, expires 2026-01-02T03:19:05Z\n" +
@@ -376,18 +408,31 @@ func TestRequests(t *testing.T) {
 	}
 
 	got := runCLI(t, nil, "--addr", addr, "products", "search", "--min-price", "5", "--max-price", "19.9",
-		"--category", "books", "--page-size", "20", "--page-token", "abc", "field", "guide")
+		"--category", "books", "--page-size", "20", "--page-token", "abc", "--sort", "price-desc",
+		"--facets", "--price-bands", "10,25.5", "field", "guide")
 	if got.code != exitOK {
 		t.Fatalf("search: exit %d, stderr %q", got.code, got.stderr)
 	}
 	wantSearch := &cataloguev1.SearchProductsRequest{
 		Query: "field guide", CategoryId: "books", MinPriceMinor: proto.Int64(500), MaxPriceMinor: proto.Int64(1990),
-		PageSize: 20, PageToken: "abc",
+		PageSize: 20, PageToken: "abc", Sort: cataloguev1.SearchSort_SEARCH_SORT_PRICE_DESC,
+		IncludeFacets: true, PriceBandEdgesMinor: []int64{1000, 2550},
 	}
 	var lastQuery *cataloguev1.SearchProductsRequest
 	fake.locked(func() { lastQuery = fake.lastQuery })
 	if diff := cmp.Diff(wantSearch, lastQuery, protocmp.Transform()); diff != "" {
 		t.Errorf("SearchProducts request (-want +got):\n%s", diff)
+	}
+
+	got = runCLI(t, nil, "--addr", addr, "products", "suggest", "--category", "books", "--limit", "5", "field", "gu")
+	if got.code != exitOK {
+		t.Fatalf("suggest: exit %d, stderr %q", got.code, got.stderr)
+	}
+	var lastSuggest *cataloguev1.SuggestProductsRequest
+	fake.locked(func() { lastSuggest = fake.lastSuggest })
+	wantSuggest := &cataloguev1.SuggestProductsRequest{Prefix: "field gu", CategoryId: "books", Limit: 5}
+	if diff := cmp.Diff(wantSuggest, lastSuggest, protocmp.Transform()); diff != "" {
+		t.Errorf("SuggestProducts request (-want +got):\n%s", diff)
 	}
 
 	got = runCLI(t, nil, "--addr", addr, "stock", "reserve", mugID+"=3")

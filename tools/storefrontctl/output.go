@@ -120,6 +120,24 @@ func (p *printer) productRow(pr *cataloguev1.Product) {
 		formatMoney(pr.GetPrice()), strconv.FormatInt(pr.GetStockQty(), 10), pr.GetName())
 }
 
+// facets prints a search's facet counts, prices in major units.
+func (p *printer) facets(f *cataloguev1.SearchFacets) {
+	amount := func(minor int64) string { return strings.TrimSpace(formatMinor(minor, "")) }
+	p.printf("categories:")
+	for _, c := range f.GetCategories() {
+		p.printf(" %s=%d", c.GetCategoryId(), c.GetCount())
+	}
+	p.printf("\nprices:")
+	for _, b := range f.GetPriceBands() {
+		band := amount(b.GetMinMinor()) + "+"
+		if b.MaxMinor != nil {
+			band = amount(b.GetMinMinor()) + "-" + amount(b.GetMaxMinor())
+		}
+		p.printf(" %s=%d", band, b.GetCount())
+	}
+	p.printf("\n")
+}
+
 func (p *printer) productDetail(pr *cataloguev1.Product) {
 	p.printf("id:          %s\n", pr.GetId())
 	p.printf("sku:         %s\n", pr.GetSku())

@@ -12,7 +12,7 @@ import (
 
 func (c *cli) products(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usagef("products: want list, get, search or create")
+		return usagef("products: want list, get, search, suggest or create")
 	}
 	switch sub, rest := args[0], args[1:]; sub {
 	case "list":
@@ -21,10 +21,12 @@ func (c *cli) products(ctx context.Context, args []string) error {
 		return c.productsGet(ctx, rest)
 	case "search":
 		return c.productsSearch(ctx, rest)
+	case "suggest":
+		return c.productsSuggest(ctx, rest)
 	case "create":
 		return c.productsCreate(ctx, rest)
 	default:
-		return usagef("products: unknown command %q (want list, get, search or create)", sub)
+		return usagef("products: unknown command %q (want list, get, search, suggest or create)", sub)
 	}
 }
 
@@ -98,10 +100,13 @@ func (c *cli) productsGet(ctx context.Context, args []string) error {
 
 func (c *cli) productsSearch(ctx context.Context, args []string) error {
 	fs := c.flagSet("products search",
-		"products search [--category ID] [--min-price P] [--max-price P] [--page-size N] [--page-token T] [QUERY...]")
+		"products search [--category ID] [--min-price P] [--max-price P] [--sort ORDER] [--facets] [--price-bands P,P...] [--page-size N] [--page-token T] [QUERY...]")
 	category := fs.String("category", "", "only products of this category `id`")
 	minPrice := fs.String("min-price", "", "lowest `price`, like 5 or 9.99")
 	maxPrice := fs.String("max-price", "", "highest `price`, like 50 or 99.99")
+	sortFlag := fs.String("sort", "relevance", "result `order`: relevance, price-asc, price-desc or newest")
+	withFacets := fs.Bool("facets", false, "also count all matches per category and price band")
+	bands := fs.String("price-bands", "", "price band `edges` for --facets, like 10,25,50 (default 10,25,50,100,250)")
 	pageSize := fs.Int("page-size", 0, "results per page (0: server default)")
 	pageToken := fs.String("page-token", "", "the next page's `token` from a previous search")
 	rest, err := c.parseCommand(fs, args)
@@ -112,14 +117,28 @@ func (c *cli) productsSearch(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	order, ok := searchSorts[*sortFlag]
+	if !ok {
+		return usagef("--sort %q: want relevance, price-asc, price-desc or newest", *sortFlag)
+	}
 	req := &cataloguev1.SearchProductsRequest{
 		Query: strings.Join(rest, " "), CategoryId: *category, PageSize: size, PageToken: *pageToken,
+		Sort: order, IncludeFacets: *withFacets,
 	}
 	if req.MinPriceMinor, err = optionalMoney("min-price", *minPrice); err != nil {
 		return err
 	}
 	if req.MaxPriceMinor, err = optionalMoney("max-price", *maxPrice); err != nil {
 		return err
+	}
+	if *bands != "" {
+		for edge := range strings.SplitSeq(*bands, ",") {
+			amount, err := parseMoney(strings.TrimSpace(edge))
+			if err != nil {
+				return usagef("--price-bands: %v", err)
+			}
+			req.PriceBandEdgesMinor = append(req.PriceBandEdgesMinor, amount)
+		}
 	}
 	client, closeConn, err := c.dial()
 	if err != nil {
@@ -146,6 +165,53 @@ func (c *cli) productsSearch(ctx context.Context, args []string) error {
 		p.printf("; next page: --page-token %s", resp.GetNextPageToken())
 	}
 	p.printf("\n")
+	if f := resp.GetFacets(); f != nil {
+		p.facets(f)
+	}
+	return p.err
+}
+
+// searchSorts maps --sort values to the contract's orders.
+var searchSorts = map[string]cataloguev1.SearchSort{ //nolint:gochecknoglobals // a constant table
+	"relevance":  cataloguev1.SearchSort_SEARCH_SORT_RELEVANCE,
+	"price-asc":  cataloguev1.SearchSort_SEARCH_SORT_PRICE_ASC,
+	"price-desc": cataloguev1.SearchSort_SEARCH_SORT_PRICE_DESC,
+	"newest":     cataloguev1.SearchSort_SEARCH_SORT_NEWEST,
+}
+
+func (c *cli) productsSuggest(ctx context.Context, args []string) error {
+	fs := c.flagSet("products suggest", "products suggest [--category ID] [--limit N] PREFIX...")
+	category := fs.String("category", "", "only products of this category `id`")
+	limit := fs.Int("limit", 0, "suggestions wanted, at most 10 (0: 10)")
+	rest, err := c.parseCommand(fs, args)
+	if err != nil {
+		return err
+	}
+	n, err := int32Flag("limit", *limit)
+	if err != nil {
+		return err
+	}
+	client, closeConn, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer closeConn()
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	resp, err := client.SuggestProducts(ctx, &cataloguev1.SuggestProductsRequest{
+		Prefix: strings.Join(rest, " "), Limit: n, CategoryId: *category,
+	})
+	if err != nil {
+		return err
+	}
+	p := &printer{w: c.stdout}
+	if c.opts.json {
+		p.message(resp, false)
+		return p.err
+	}
+	for _, s := range resp.GetSuggestions() {
+		p.printf("%s  %s\n", s.GetProductId(), s.GetName())
+	}
 	return p.err
 }
 

@@ -162,7 +162,7 @@ func demoCategories() []demoCategory {
 		{"electronics", []string{"Headphones", "Speaker", "Charger", "Keyboard", "Mouse", "Monitor", "Webcam", "Power Bank"}},
 		{"books", []string{"Cookbook", "Novel", "Atlas", "Field Guide", "Notebook", "Biography", "Poetry Collection", "Travel Guide"}},
 		{"home-kitchen", []string{"Mug", "Teapot", "Frying Pan", "Knife Set", "Cutting Board", "Blender", "Toaster", "Kettle"}},
-		{"garden", []string{"Watering Can", "Trowel", "Planter", "Hose", "Pruning Shears", "Bird Feeder", "Lantern", "Seed Kit"}},
+		{"garden", []string{"Watering Can", "Trowel", "Planter", "Hose", "Pruning Shears", "Bird Feeder", "Solar Lamp", "Seed Kit"}},
 		{"toys", []string{"Puzzle", "Building Blocks", "Kite", "Board Game", "Plush Bear", "Yo-Yo", "Train Set", "Card Game"}},
 		{"sports", []string{"Yoga Mat", "Water Bottle", "Tennis Racket", "Football", "Jump Rope", "Dumbbell", "Bike Light", "Backpack"}},
 		{"beauty", []string{"Hand Cream", "Shampoo", "Soap Bar", "Lip Balm", "Face Mask", "Hair Brush", "Perfume", "Sunscreen"}},
