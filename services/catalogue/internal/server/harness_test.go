@@ -30,19 +30,19 @@ const (
 // env is one test's infrastructure: a fresh database, its own NATS server
 // and a token issuer whose JWKS the servers trust.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	dsn     string
 	natsURL string
 	auth    *testenv.Auth
 	db      *pgxpool.Pool
 }
 
-func newEnv(t *testing.T) *env {
-	t.Helper()
+func newEnv(tb testing.TB) *env {
+	tb.Helper()
 	if testing.Short() {
-		t.Skip("integration test; needs Docker")
+		tb.Skip("integration test; needs Docker")
 	}
-	return &env{t: t, dsn: pg.NewDatabase(t), natsURL: testenv.EmbeddedNATS(t).URL(), auth: testenv.NewAuth(t, issuer, audience)}
+	return &env{t: tb, dsn: pg.NewDatabase(tb), natsURL: testenv.EmbeddedNATS(tb).URL(), auth: testenv.NewAuth(tb, issuer, audience)}
 }
 
 // instance is one catalogue replica running in this process.
@@ -140,9 +140,9 @@ func (e *env) stockOf(id string) int64 {
 }
 
 // eventually polls cond until it holds or waitFor passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	testenv.Eventually(t, waitFor, 20*time.Millisecond, what, cond)
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	testenv.Eventually(tb, waitFor, 20*time.Millisecond, what, cond)
 }
 
 // code returns the gRPC code of err.

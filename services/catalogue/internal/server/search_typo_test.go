@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
 )
@@ -383,4 +384,56 @@ func TestSuggestProducts(t *testing.T) {
 			t.Errorf("Cache-Control = %q, want a public max-age", cc)
 		}
 	})
+}
+
+func TestSearchVocabularyFollowsWrites(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	in := e.start(nil)
+	ctx := t.Context()
+
+	// Concurrent products bring the same new words in different orders;
+	// the vocabulary trigger must neither deadlock nor lose one.
+	words := []string{"zephyrine", "quillory", "marbleton", "wexhaven", "dornsby", "falconet"}
+	errs := make(chan error, 12)
+	for i := range 12 {
+		go func() {
+			w := slices.Clone(words)
+			for j := range w {
+				k := (j + i) % len(w)
+				w[j], w[k] = w[k], w[j]
+			}
+			req := product(strings.Join(w[:4], " "), 1)
+			req.Description = strings.Join(w[2:], " ")
+			_, err := in.client.CreateProduct(ctx, req, e.admin())
+			errs <- err
+		}()
+	}
+	for range 12 {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent create: %v", err)
+		}
+	}
+	var known int
+	if err := e.pool().QueryRow(ctx, `SELECT count(*) FROM search_words WHERE word = ANY($1)`, words).Scan(&known); err != nil {
+		t.Fatal(err)
+	}
+	if known != len(words) {
+		t.Errorf("vocabulary holds %d of the %d new words", known, len(words))
+	}
+
+	// A renamed product is found by a typo of its new name.
+	p := e.createProduct(in, product("Plain Box", 1))
+	p.Name = "Ornamental Birdhouse"
+	if _, err := in.client.UpdateProduct(ctx, &cataloguev1.UpdateProductRequest{
+		Product: p, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"name"}},
+	}, e.admin()); err != nil {
+		t.Fatalf("rename: %v", err)
+	}
+	if got := names(search(t, in, &cataloguev1.SearchProductsRequest{Query: "brdhouse "}).GetProducts()); !slices.Equal(got, []string{"Ornamental Birdhouse"}) {
+		t.Errorf("a typo of the new name found %v", got)
+	}
+	if got := search(t, in, &cataloguev1.SearchProductsRequest{Query: "plain box "}).GetTotalSize(); got != 0 {
+		t.Errorf("the old name still finds %d products", got)
+	}
 }

@@ -39,8 +39,9 @@ type textQuery struct {
 
 // analyseQuery reads what the catalogue's vocabulary says about each word
 // of q (a stop word, a known word, the completions of the word being typed,
-// the trigram neighbours of the rest) in one round trip, and builds the
-// tsqueries. With weight ("A") every term matches product names only. ok is
+// the trigram neighbours of the words that will be respelled: the nearest
+// neighbour search is the costly part, so it runs only for them) in one
+// round trip, and builds the tsqueries. With weight ("A") every term matches product names only. ok is
 // false when no word is left to search for.
 func analyseQuery(ctx context.Context, tx pgx.Tx, q domain.ParsedQuery, weight string) (tq textQuery, ok bool, err error) {
 	words := make([]string, len(q.Words))
@@ -63,7 +64,9 @@ func analyseQuery(ctx context.Context, tx pgx.Tx, q domain.ParsedQuery, weight s
 		UNION ALL
 		SELECT 'f', q.i, n.word FROM q CROSS JOIN LATERAL (
 			SELECT word FROM search_words ORDER BY word <-> q.w LIMIT $4) AS n
-		WHERE char_length(q.w) >= 4`,
+		WHERE char_length(q.w) >= 4
+			AND NOT EXISTS (SELECT 1 FROM search_words s WHERE s.word = q.w)
+			AND NOT ($2 <> '' AND q.w = $2 AND EXISTS (SELECT 1 FROM search_words s WHERE s.word > $2 AND s.word < $2 || chr(1114111)))`,
 		words, typing, maxCompletions, maxNeighbours)
 	if err != nil {
 		return textQuery{}, false, fmt.Errorf("analyse query: %w", err)
