@@ -191,28 +191,14 @@ func (c *cli) productsSuggest(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	client, closeConn, err := c.dial()
-	if err != nil {
-		return err
-	}
-	defer closeConn()
-	ctx, cancel := c.callContext(ctx)
-	defer cancel()
-	resp, err := client.SuggestProducts(ctx, &cataloguev1.SuggestProductsRequest{
-		Prefix: strings.Join(rest, " "), Limit: n, CategoryId: *category,
+	req := &cataloguev1.SuggestProductsRequest{Prefix: strings.Join(rest, " "), Limit: n, CategoryId: *category}
+	return unary(ctx, c, func(ctx context.Context, cl cataloguev1.CatalogueServiceClient) (*cataloguev1.SuggestProductsResponse, error) {
+		return cl.SuggestProducts(ctx, req)
+	}, func(p *printer, r *cataloguev1.SuggestProductsResponse) {
+		for _, s := range r.GetSuggestions() {
+			p.printf("%s  %s\n", s.GetProductId(), s.GetName())
+		}
 	})
-	if err != nil {
-		return err
-	}
-	p := &printer{w: c.stdout}
-	if c.opts.json {
-		p.message(resp, false)
-		return p.err
-	}
-	for _, s := range resp.GetSuggestions() {
-		p.printf("%s  %s\n", s.GetProductId(), s.GetName())
-	}
-	return p.err
 }
 
 func (c *cli) productsCreate(ctx context.Context, args []string) error {
