@@ -37,6 +37,17 @@ type Pass func(ctx context.Context) (int, error)
 // schedule; a pass that handled items is logged at INFO. Errors after ctx is
 // done are shutdown noise and are not logged.
 func Every(ctx context.Context, logger *slog.Logger, name string, interval time.Duration, now bool, pass Pass) {
+	every(ctx, logger, name, interval, now, slog.LevelInfo, pass)
+}
+
+// Often is Every for a job that runs every second or so and handles items
+// on most passes under load: its passes are logged at DEBUG, and only a
+// failure at WARN.
+func Often(ctx context.Context, logger *slog.Logger, name string, interval time.Duration, pass Pass) {
+	every(ctx, logger, name, interval, false, slog.LevelDebug, pass)
+}
+
+func every(ctx context.Context, logger *slog.Logger, name string, interval time.Duration, now bool, handled slog.Level, pass Pass) {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	if !now {
@@ -50,7 +61,7 @@ func Every(ctx context.Context, logger *slog.Logger, name string, interval time.
 		case err != nil && ctx.Err() == nil:
 			logger.WarnContext(ctx, name, slog.Any("error", err), slog.Int("items", n))
 		case err == nil && n > 0:
-			logger.InfoContext(ctx, name, slog.Int("items", n))
+			logger.Log(ctx, handled, name, slog.Int("items", n))
 		}
 		if !wait(ctx, ticker.C) {
 			return

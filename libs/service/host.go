@@ -226,12 +226,22 @@ func (h *Host) Consume(cfg consumer.Config, handler consumer.Handler) error {
 // batch loops (sweeps, expiries, pruning). A failed pass is logged and the
 // next one runs on schedule. A non-positive interval disables the job.
 func (h *Host) Every(name string, interval time.Duration, pass jobs.Pass) {
+	h.periodic(name, interval, func(ctx context.Context) { jobs.Every(ctx, h.logger, name, interval, false, pass) })
+}
+
+// Often is Every for a job that runs every second or so: a pass that
+// handled items is logged at DEBUG instead of INFO.
+func (h *Host) Often(name string, interval time.Duration, pass jobs.Pass) {
+	h.periodic(name, interval, func(ctx context.Context) { jobs.Often(ctx, h.logger, name, interval, pass) })
+}
+
+func (h *Host) periodic(name string, interval time.Duration, loop func(ctx context.Context)) {
 	if interval <= 0 {
 		h.logger.Warn("job disabled: its interval is not positive", slog.String("job", name), slog.Duration("interval", interval))
 		return
 	}
 	h.Go(name, func(ctx context.Context) error {
-		jobs.Every(ctx, h.logger, name, interval, false, pass)
+		loop(ctx)
 		return nil
 	})
 }
