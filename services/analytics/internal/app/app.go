@@ -23,6 +23,10 @@ type Events interface {
 	// those to the counters, in one transaction. The events have distinct
 	// IDs. It returns how many it stored.
 	InsertBatch(ctx context.Context, events []domain.Event) (stored int, err error)
+	// FoldCounts moves up to limit of the writes' pending counter deltas
+	// into the counters, and returns how many it moved. Reads see pending
+	// deltas too, so folding changes no figure.
+	FoldCounts(ctx context.Context, limit int) (int, error)
 }
 
 // Orders counts placed and cancelled orders, each once, in the caller's

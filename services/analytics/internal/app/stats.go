@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/storefront-go/storefront/libs/jobs"
 	"github.com/storefront-go/storefront/services/analytics/internal/domain"
 )
 
@@ -54,4 +55,18 @@ func (s *Service) MaintainPartitions(ctx context.Context) (int, error) {
 		return created + dropped, fmt.Errorf("drop expired event partitions: %w", err)
 	}
 	return created + dropped, nil
+}
+
+// FoldCounts moves the ingested events' pending counter deltas into the
+// counters, a bounded number per pass; the host runs it every second or
+// so. It keeps the pending deltas, which every statistics read scans,
+// few.
+func (s *Service) FoldCounts(ctx context.Context) (int, error) {
+	// Each delta row holds one write's events (up to a stream batch).
+	const rowsPerStep, maxSteps = 50, 40
+	n, err := jobs.Drain(ctx, rowsPerStep, maxSteps, s.d.Events.FoldCounts)
+	if err != nil {
+		return n, fmt.Errorf("fold counter deltas: %w", err)
+	}
+	return n, nil
 }

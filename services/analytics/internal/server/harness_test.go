@@ -18,6 +18,7 @@ import (
 	analyticsv1 "github.com/storefront-go/storefront/libs/gen/analytics/v1"
 	"github.com/storefront-go/storefront/libs/service"
 	"github.com/storefront-go/storefront/libs/testenv"
+	pgstore "github.com/storefront-go/storefront/services/analytics/internal/adapters/postgres"
 	"github.com/storefront-go/storefront/services/analytics/internal/server"
 )
 
@@ -99,6 +100,25 @@ func (e *env) pool() *pgxpool.Pool {
 	e.t.Cleanup(p.Close)
 	e.db = p
 	return p
+}
+
+// fold moves every pending counter delta into product_counts, as the
+// replica's fold job does, so that a test can read the buckets themselves.
+func (e *env) fold(a *instance) {
+	e.t.Helper()
+	store := pgstore.New(a.host.Lanes())
+	for {
+		n, err := store.FoldCounts(e.t.Context(), 50)
+		if err != nil {
+			e.t.Fatalf("fold counter deltas: %v", err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if left := e.count(`SELECT count(*) FROM count_deltas`); left != 0 {
+		e.t.Fatalf("%d counter deltas left after folding", left)
+	}
 }
 
 func (e *env) count(sql string, args ...any) int64 {

@@ -121,6 +121,7 @@ func TestTrackEventStoresOnceUnderConcurrentDuplicates(t *testing.T) {
 	if got := e.count(`SELECT count(*) FROM events WHERE event_id = $1`, ev.GetEventId()); got != 1 {
 		t.Errorf("event stored %d times, want once", got)
 	}
+	e.fold(a)
 	if got := e.count(`SELECT views FROM product_counts WHERE product_id = $1 AND width_minutes = 1`, product); got != 1 {
 		t.Errorf("minute views = %d, want 1", got)
 	}
@@ -209,6 +210,7 @@ func TestStreamEventsRejectsBadEventsAlone(t *testing.T) {
 	if got := e.count(`SELECT count(*) FROM events`); got != 9990 {
 		t.Errorf("%d events stored, want 9990", got)
 	}
+	e.fold(a)
 	if got := e.count(`SELECT sum(views) FROM product_counts WHERE product_id = $1 AND width_minutes = 1`, product); got != 9990 {
 		t.Errorf("views counted %d, want 9990", got)
 	}
@@ -231,6 +233,7 @@ func TestStreamEventsRejectsBadEventsAlone(t *testing.T) {
 	if got := e.count(`SELECT count(*) FROM events`); got != 9990 {
 		t.Errorf("%d events stored after the resend, want 9990", got)
 	}
+	e.fold(a)
 	if got := e.count(`SELECT sum(views) FROM product_counts WHERE product_id = $1 AND width_minutes = 60`, product); got != 9990 {
 		t.Errorf("views counted %d after the resend, want 9990", got)
 	}
@@ -362,6 +365,7 @@ func TestConcurrentStreamsOfTheSameEventsStoreAndCountThemOnce(t *testing.T) {
 	if got := e.count(`SELECT count(*) FROM events`); got != 3000 {
 		t.Errorf("%d events stored, want 3000", got)
 	}
+	e.fold(a)
 	for _, width := range []int{1, 60} {
 		if got := e.count(`SELECT sum(views) FROM product_counts WHERE width_minutes = $1`, width); got != 3000 {
 			t.Errorf("width %d: %d views counted, want 3000", width, got)

@@ -53,6 +53,9 @@ type Config struct {
 	PartitionsAhead int `env:"EVENTS_PARTITIONS_AHEAD" envDefault:"3"`
 	// PartitionInterval is how often partitions are created and dropped.
 	PartitionInterval time.Duration `env:"EVENTS_PARTITION_INTERVAL" envDefault:"1h"`
+	// CountsFoldInterval is how often the ingested events' pending counter
+	// deltas are folded into the counters.
+	CountsFoldInterval time.Duration `env:"COUNTS_FOLD_INTERVAL" envDefault:"1s"`
 	// StreamMaxEvents caps the events of one StreamEvents call.
 	StreamMaxEvents int64 `env:"STREAM_MAX_EVENTS" envDefault:"1000000"`
 	// StreamBatchSize is how many streamed events are written at once.
@@ -112,6 +115,8 @@ func wire(ctx context.Context, h *service.Host, cfg Config) error {
 		return err
 	}
 	h.Every("maintain event partitions", cfg.PartitionInterval, svc.MaintainPartitions)
+
+	h.Often("fold counter deltas", cfg.CountsFoldInterval, svc.FoldCounts)
 
 	handler, err := ports.NewHandler(svc, cfg.StreamFlushInterval)
 	if err != nil {

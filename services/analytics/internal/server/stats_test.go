@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
@@ -15,6 +17,7 @@ import (
 	analyticsv1 "github.com/storefront-go/storefront/libs/gen/analytics/v1"
 	cataloguev1 "github.com/storefront-go/storefront/libs/gen/catalogue/v1"
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
+	pgstore "github.com/storefront-go/storefront/services/analytics/internal/adapters/postgres"
 )
 
 // track records events through TrackEvent.
@@ -137,6 +140,7 @@ func TestProductStatsOverWindows(t *testing.T) {
 
 	// Every bucket agrees with the raw events: the views of p, minute by
 	// minute, are the raw product_viewed events of p.
+	e.fold(a)
 	if raw, counted := e.count(`SELECT count(*) FROM events WHERE product_id = $1 AND event_name = 'product_viewed'`, p),
 		e.count(`SELECT sum(views) FROM product_counts WHERE product_id = $1 AND width_minutes = 1`, p); raw != counted {
 		t.Errorf("raw views %d, counted %d", raw, counted)
@@ -253,5 +257,91 @@ func TestTopProductsOrderIsStableWithTiesByID(t *testing.T) {
 		Metric: analyticsv1.Metric_METRIC_VIEWS, StartTime: timestamppb.New(at), EndTime: timestamppb.New(at.Add(time.Hour)), Limit: 1,
 	}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("top without a token: %v, want UNAUTHENTICATED", err)
+	}
+}
+
+// TestPendingDeltasCountAndFoldOnce: what ingested events add to the
+// counters is readable before the fold job has moved it into the buckets,
+// in every window, and folding it (by several folders at once, as replicas
+// do) changes no figure and counts nothing twice.
+func TestPendingDeltasCountAndFoldOnce(t *testing.T) {
+	e := newEnv(t)
+	a := e.start(map[string]string{"COUNTS_FOLD_INTERVAL": "1h"}) // no fold while the test reads
+	p, q := uuid.New(), uuid.New()
+	now := time.Now().UTC().Truncate(time.Minute)
+	start := now.Add(-3 * time.Hour)
+
+	// Views of p over three hours, one per minute, and twice as many of
+	// q in the last hour: streamed in batches, plus some tracked one by one.
+	var events []*analyticsv1.Event
+	for m := range 180 {
+		events = append(events, event("product_viewed", p, start.Add(time.Duration(m)*time.Minute+time.Second)))
+	}
+	for m := range 120 {
+		events = append(events, event("product_viewed", q, now.Add(-time.Hour+time.Duration(m/2)*time.Minute)))
+	}
+	if resp, err := e.sendPacked(t.Context(), a, events, 7); err != nil || resp.GetAcceptedCount() != 300 {
+		t.Fatalf("stream: %v, %d accepted", err, resp.GetAcceptedCount())
+	}
+	track(t, a, event("add_to_cart", p, now.Add(-30*time.Second)), event("add_to_cart", p, now.Add(-90*time.Minute)))
+	if pending := e.count(`SELECT count(*) FROM count_deltas`); pending == 0 {
+		t.Fatal("no pending counter deltas: the fold ran, or ingest wrote the buckets")
+	}
+
+	type figures struct{ pViews, pCarts, qViews, lastHourP, lastHourQ int64 }
+	read := func() (f figures, top []string) {
+		end := now.Add(time.Minute)
+		ps, qs := e.stats(a, p, start, end), e.stats(a, q, start, end)
+		f.pViews, f.pCarts, f.qViews = ps.GetStats().GetViews(), ps.GetStats().GetAddToCarts(), qs.GetStats().GetViews()
+		f.lastHourP = e.stats(a, p, now.Add(-time.Hour), end).GetStats().GetViews()
+		f.lastHourQ = e.stats(a, q, now.Add(-time.Hour), end).GetStats().GetViews()
+		resp, err := a.client.TopProducts(t.Context(), &analyticsv1.TopProductsRequest{
+			Metric: analyticsv1.Metric_METRIC_VIEWS, Limit: 5,
+			StartTime: timestamppb.New(now.Add(-time.Hour)), EndTime: timestamppb.New(end),
+		}, e.analyst())
+		if err != nil {
+			t.Fatalf("top products: %v", err)
+		}
+		for _, s := range resp.GetProducts() {
+			top = append(top, s.GetProductId())
+		}
+		return f, top
+	}
+	want := figures{pViews: 180, pCarts: 2, qViews: 120, lastHourP: 60, lastHourQ: 120}
+	wantTop := []string{q.String(), p.String()}
+	before, topBefore := read()
+	if before != want || !slices.Equal(topBefore, wantTop) {
+		t.Errorf("before folding: %+v, top %v; want %+v, top %v", before, topBefore, want, wantTop)
+	}
+
+	// Four folders at once, one delta row per step.
+	store := pgstore.New(a.host.Lanes())
+	var g errgroup.Group
+	folded := make([]int, 4)
+	for i := range folded {
+		g.Go(func() error {
+			for {
+				n, err := store.FoldCounts(t.Context(), 1)
+				folded[i] += n
+				if err != nil || n == 0 {
+					return err
+				}
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if left := e.count(`SELECT count(*) FROM count_deltas`); left != 0 {
+		t.Errorf("%d counter deltas left after folding", left)
+	}
+	after, topAfter := read()
+	if after != want || !slices.Equal(topAfter, wantTop) {
+		t.Errorf("after folding (%v rows per folder): %+v, top %v; want %+v, top %v", folded, after, topAfter, want, wantTop)
+	}
+	for _, width := range []int{1, 60} {
+		if got := e.count(`SELECT sum(views) FROM product_counts WHERE product_id = $1 AND width_minutes = $2`, p, width); got != 180 {
+			t.Errorf("width %d: %d views of p in the buckets, want 180", width, got)
+		}
 	}
 }

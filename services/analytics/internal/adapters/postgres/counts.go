@@ -138,3 +138,69 @@ func addCounts(ctx context.Context, tx pgx.Tx, deltas []domain.Delta) error {
 	}
 	return nil
 }
+
+// appendDeltas records what ingested events add to the counters as one
+// count_deltas row, in tx; the compactor folds it into product_counts.
+// Ingested events count views and add-to-carts only: orders, units and
+// revenue come from business events, which add to the counters directly.
+func appendDeltas(ctx context.Context, tx pgx.Tx, deltas []domain.Delta) error {
+	if len(deltas) == 0 {
+		return nil
+	}
+	var (
+		products    = make([]pgtype.UUID, len(deltas))
+		minutes     = make([]time.Time, len(deltas))
+		views       = make([]int64, len(deltas))
+		carts       = make([]int64, len(deltas))
+		first, last = deltas[0].Minute, deltas[0].Minute
+	)
+	for i, d := range deltas {
+		products[i], minutes[i], views[i], carts[i] = pgUUID(d.ProductID), d.Minute, d.Views, d.AddToCarts
+		if d.Minute.Before(first) {
+			first = d.Minute
+		}
+		if d.Minute.After(last) {
+			last = d.Minute
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO count_deltas (first_minute, last_minute, product_ids, minutes, views, add_to_carts)
+		VALUES ($1, $2, $3, $4, $5, $6)`, first, last, products, minutes, views, carts); err != nil {
+		return fmt.Errorf("append counter deltas: %w", err)
+	}
+	return nil
+}
+
+// FoldCounts folds up to limit count_deltas rows, oldest first, into
+// product_counts in one statement, and returns how many it folded. The
+// rows are locked with SKIP LOCKED, so replicas folding at once take
+// different rows and none is counted twice; a reader sees each delta
+// either pending or folded, never both or neither.
+func (s *Store) FoldCounts(ctx context.Context, limit int) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `
+		WITH moved AS (
+			DELETE FROM count_deltas
+			WHERE id IN (SELECT id FROM count_deltas ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+			RETURNING product_ids, minutes, views, add_to_carts
+		), folded AS (
+			SELECT d.product_id, w.width_minutes,
+				date_bin(make_interval(mins => w.width_minutes), d.minute, timestamptz '2000-01-01 00:00:00+00') AS bucket,
+				sum(d.views) AS views, sum(d.add_to_carts) AS add_to_carts
+			FROM moved,
+				unnest(moved.product_ids, moved.minutes, moved.views, moved.add_to_carts) AS d (product_id, minute, views, add_to_carts),
+				(VALUES (1::smallint), (60::smallint)) AS w (width_minutes)
+			GROUP BY d.product_id, w.width_minutes, bucket
+		), added AS (
+			INSERT INTO product_counts AS c (product_id, width_minutes, bucket, views, add_to_carts)
+			SELECT product_id, width_minutes, bucket, views, add_to_carts FROM folded
+			ORDER BY product_id, width_minutes, bucket
+			ON CONFLICT (product_id, width_minutes, bucket) DO UPDATE SET
+				views = c.views + EXCLUDED.views,
+				add_to_carts = c.add_to_carts + EXCLUDED.add_to_carts
+		)
+		SELECT count(*) FROM moved`, limit).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("fold counter deltas: %w", err)
+	}
+	return n, nil
+}

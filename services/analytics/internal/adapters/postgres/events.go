@@ -30,7 +30,8 @@ func eventRow(e domain.Event) []any {
 	return []any{pgUUID(e.ID), e.OccurredAt, e.Name, e.UserID, pgUUID(e.ProductID), props}
 }
 
-// Insert stores e with its counters, or reports it as a duplicate.
+// Insert stores e with what it adds to the counters, or reports it as a
+// duplicate.
 func (s *Store) Insert(ctx context.Context, e domain.Event) (duplicate bool, err error) {
 	err = s.withPartitions(ctx, []time.Time{e.OccurredAt}, func() error {
 		return libpg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
@@ -43,7 +44,7 @@ func (s *Store) Insert(ctx context.Context, e domain.Event) (duplicate bool, err
 			if duplicate {
 				return nil
 			}
-			return addCounts(ctx, tx, domain.EventDeltas([]domain.Event{e}))
+			return appendDeltas(ctx, tx, domain.EventDeltas([]domain.Event{e}))
 		})
 	})
 	return duplicate, err
@@ -74,7 +75,7 @@ func (s *Store) InsertBatch(ctx context.Context, events []domain.Event) (stored 
 				return fmt.Errorf("copy %d events: %w", len(events), err)
 			}
 			stored = len(events)
-			return addCounts(ctx, tx, domain.EventDeltas(events))
+			return appendDeltas(ctx, tx, domain.EventDeltas(events))
 		})
 		if pgCode(err) != codeUniqueViolation {
 			return err
@@ -86,7 +87,7 @@ func (s *Store) InsertBatch(ctx context.Context, events []domain.Event) (stored 
 				return err
 			}
 			stored = len(fresh)
-			return addCounts(ctx, tx, domain.EventDeltas(fresh))
+			return appendDeltas(ctx, tx, domain.EventDeltas(fresh))
 		})
 	})
 	return stored, err

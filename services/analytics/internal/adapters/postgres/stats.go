@@ -18,6 +18,18 @@ const inWindow = `((width_minutes = 1 AND bucket >= $2 AND bucket < $3)
 	OR (width_minutes = 60 AND bucket >= $4 AND bucket < $5)
 	OR (width_minutes = 1 AND bucket >= $6 AND bucket < $7))`
 
+// windowCounts is every counter row of the window ($2 to $7 as in
+// inWindow), as product_id, views, add_to_carts, orders and units_sold:
+// the folded buckets, and the deltas not folded yet whose minute is in the
+// window ($2 is its start, $7 its end). It is read in one statement, whose
+// snapshot sees each delta on exactly one side.
+const windowCounts = `(SELECT product_id, views, add_to_carts, orders, units_sold FROM product_counts WHERE ` + inWindow + `
+	UNION ALL
+	SELECT d.product_id, d.views, d.add_to_carts, 0, 0
+	FROM count_deltas AS p,
+		unnest(p.product_ids, p.minutes, p.views, p.add_to_carts) AS d (product_id, minute, views, add_to_carts)
+	WHERE p.first_minute < $7 AND p.last_minute >= $2 AND d.minute >= $2 AND d.minute < $7) AS counts`
+
 // windowArgs are $2 to $7 of inWindow.
 func windowArgs(w domain.Window) []any {
 	head, hours, tail := w.Pieces()
@@ -46,7 +58,7 @@ func (s *Store) stats(ctx context.Context, ids []uuid.UUID, w domain.Window) ([]
 	args := append([]any{ids}, windowArgs(w)...)
 
 	rows, err := db.Query(ctx, `SELECT product_id, sum(views), sum(add_to_carts), sum(orders), sum(units_sold)
-		FROM product_counts WHERE product_id = ANY($1) AND `+inWindow+` GROUP BY product_id`, args...)
+		FROM `+windowCounts+` WHERE product_id = ANY($1) GROUP BY product_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read product counters: %w", err)
 	}
@@ -92,7 +104,7 @@ func (s *Store) stats(ctx context.Context, ids []uuid.UUID, w domain.Window) ([]
 // Ranking queries, one per metric: the products with a positive total in
 // the window, highest first, ties by product id. $1 is the limit.
 const (
-	rankCounts = `SELECT product_id FROM product_counts WHERE ` + inWindow + `
+	rankCounts = `SELECT product_id FROM ` + windowCounts + `
 		GROUP BY product_id HAVING sum(%[1]s) > 0 ORDER BY sum(%[1]s) DESC, product_id LIMIT $1`
 	rankRevenue = `SELECT product_id FROM product_revenue WHERE currency_code = $8 AND ` + inWindow + `
 		GROUP BY product_id HAVING sum(amount_minor) > 0 ORDER BY sum(amount_minor) DESC, product_id LIMIT $1`
