@@ -185,12 +185,12 @@ func BenchmarkStreamEventsAgainstRawCopy(b *testing.B) {
 }
 
 // foldAll folds every pending counter delta, as the fold job does.
-func foldAll(b *testing.B, store *pgstore.Store) {
-	b.Helper()
+func foldAll(tb testing.TB, store *pgstore.Store) {
+	tb.Helper()
 	for {
-		n, err := store.FoldCounts(b.Context(), 50)
+		n, err := store.FoldCounts(tb.Context(), 50)
 		if err != nil {
-			b.Fatalf("fold counter deltas: %v", err)
+			tb.Fatalf("fold counter deltas: %v", err)
 		}
 		if n == 0 {
 			return

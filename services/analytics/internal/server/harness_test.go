@@ -106,16 +106,7 @@ func (e *env) pool() *pgxpool.Pool {
 // replica's fold job does, so that a test can read the buckets themselves.
 func (e *env) fold(a *instance) {
 	e.t.Helper()
-	store := pgstore.New(a.host.Lanes())
-	for {
-		n, err := store.FoldCounts(e.t.Context(), 50)
-		if err != nil {
-			e.t.Fatalf("fold counter deltas: %v", err)
-		}
-		if n == 0 {
-			break
-		}
-	}
+	foldAll(e.t, pgstore.New(a.host.Lanes()))
 	if left := e.count(`SELECT count(*) FROM count_deltas`); left != 0 {
 		e.t.Fatalf("%d counter deltas left after folding", left)
 	}
