@@ -91,9 +91,13 @@ test-integration: images-deps ## Integration tests on real Postgres and NATS (te
 	$(GO) test -count=1 -timeout 20m $(GO_TEST_FLAGS) $(PKGS)
 
 .PHONY: test-e2e
-test-e2e: images-deps images ## End-to-end suite: Postgres, NATS and the service images via testcontainers
-	set -a; . ./$(IMAGES_ENV); set +a; \
-	$(GO) test -count=1 -timeout 15m $(GO_TEST_FLAGS) $(E2E_PKGS)
+test-e2e: images-deps images ## End-to-end suite: the whole system in containers, under faults; summary in .cache/test-output/e2e/report.md
+	@set -a; . ./$(IMAGES_ENV); set +a; \
+	trap 'bash e2e/remove-leftovers.sh' EXIT; \
+	mkdir -p $(CURDIR)/.cache/test-output; \
+	rm -f .cache/test-output/e2e/report.md; \
+	$(GO) test -count=1 -timeout 15m -outputdir $(CURDIR)/.cache/test-output $(GO_TEST_FLAGS) $(E2E_PKGS); \
+	if [ -f .cache/test-output/e2e/report.md ]; then cat .cache/test-output/e2e/report.md; fi
 
 .PHONY: test
 test: lint check-generate breaking check-tidy test-unit test-integration test-e2e ## What CI runs: lint, contracts, tidy modules, unit, integration and end-to-end tests

@@ -47,7 +47,20 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	sys = st
+	// go test's -timeout kills the binary without running deferred code;
+	// remove the containers shortly before that happens.
+	if f := flag.Lookup("test.timeout"); f != nil {
+		if d, ok := f.Value.(flag.Getter).Get().(time.Duration); ok && d > time.Minute {
+			time.AfterFunc(d-30*time.Second, func() {
+				fmt.Fprintln(os.Stderr, "e2e: the test timeout is near; removing the containers")
+				cleanup()
+			})
+		}
+	}
 	code := m.Run()
+	if err := writeSummary(os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: summary:", err)
+	}
 	cleanup()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
@@ -75,7 +88,7 @@ func bearer(tok string) grpc.CallOption { return grpc.PerRPCCredentials(auth.Bea
 
 func TestServicesServeHealthOnBothPorts(t *testing.T) {
 	st := needStack(t)
-	for _, svc := range []*service{st.catalogue, st.orders, st.analytics} {
+	for _, svc := range st.services() {
 		t.Run(svc.name, func(t *testing.T) {
 			resp, err := healthpb.NewHealthClient(dial(t, svc.grpc)).Check(t.Context(), &healthpb.HealthCheckRequest{})
 			if err != nil {
@@ -265,7 +278,7 @@ func TestInsufficientStockLeavesNothingBehind(t *testing.T) {
 // make images stamped into it, and the commit matches the image's label.
 func TestVersionOfEachImage(t *testing.T) {
 	st := needStack(t)
-	for _, svc := range []*service{st.catalogue, st.orders, st.analytics} {
+	for _, svc := range st.services() {
 		t.Run(svc.name, func(t *testing.T) {
 			info, err := svc.ctr.Inspect(t.Context())
 			if err != nil {

@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/moby/moby/api/types/container"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
@@ -21,6 +23,10 @@ import (
 	"github.com/storefront-go/storefront/libs/auth"
 	"github.com/storefront-go/storefront/libs/testenv"
 )
+
+// e2eLabel marks every container and network the suite creates, so
+// `make test-e2e` can remove what a killed run left behind.
+var e2eLabel = map[string]string{"storefront.e2e": "true"}
 
 const (
 	issuer   = "storefront-e2e"
@@ -35,6 +41,8 @@ type service struct {
 	ctr  *testcontainers.DockerContainer
 	grpc string // host:port
 	http string // host:port
+	// env is what the container was started with.
+	env map[string]string
 }
 
 // stack is the whole system under test.
@@ -43,8 +51,18 @@ type stack struct {
 	catalogue *service
 	orders    *service
 	analytics *service
-	pgDSN     string
+	pg        *testcontainers.DockerContainer
+	nats      *testcontainers.DockerContainer
+	// pgDSN reaches Postgres from this process as its superuser.
+	pgDSN string
+	otlp  *otlpReceiver
+	// compose is the environment compose gives each service.
+	compose map[string]map[string]string
+	// overrides are what the harness sets on top of compose, per service.
+	overrides map[string]map[string]string
 }
+
+func (s *stack) services() []*service { return []*service{s.catalogue, s.orders, s.analytics} }
 
 func imageOf(svc string) string {
 	if v := os.Getenv("STOREFRONT_" + strings.ToUpper(svc) + "_IMAGE"); v != "" {
@@ -60,8 +78,25 @@ func envOr(key, def string) string {
 	return def
 }
 
+// harnessEnv is what the harness sets on top of compose's environment for
+// every service: its own token issuer (compose's dev key signs nothing
+// here), span export to the in-process receiver, and a shorter breaker
+// timeout so the catalogue outage scenario fits the suite's time.
+func harnessEnv(otlpAddr string) map[string]string {
+	return map[string]string{
+		"AUTH_ISSUER":                 issuer,
+		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + otlpAddr,
+		"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+		"OTEL_BSP_SCHEDULE_DELAY":     "200",
+	}
+}
+
+// breakerOpenTimeout is orders' CATALOGUE_BREAKER_OPEN_TIMEOUT in the suite.
+const breakerOpenTimeout = 5 * time.Second
+
 // startStack starts Postgres, NATS and the three service images on one
-// private network. The returned cleanup removes everything.
+// private network, each service with the environment compose gives it.
+// The returned cleanup removes everything.
 func startStack(ctx context.Context, dir string) (*stack, func(), error) {
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
 		// The reaper image can't be pulled on every machine; containers are
@@ -71,26 +106,40 @@ func startStack(ctx context.Context, dir string) (*stack, func(), error) {
 		}
 	}
 	var cleanups []func()
-	cleanup := func() {
+	// Once: TestMain may call it both near the timeout and at the end.
+	cleanup := sync.OnceFunc(func() {
 		for _, cleanup := range slices.Backward(cleanups) {
 			cleanup()
 		}
-	}
+	})
 	fail := func(err error) (*stack, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
+	compose, err := composeEnv()
+	if err != nil {
+		return fail(err)
+	}
 
-	net, err := network.New(ctx)
+	net, err := network.New(ctx, network.WithLabels(e2eLabel))
 	if err != nil {
 		return fail(fmt.Errorf("create network: %w", err))
 	}
 	cleanups = append(cleanups, func() { _ = net.Remove(context.Background()) })
 
+	initSQL, err := filepath.Abs(filepath.Join(composeDir, "postgres-init"))
+	if err != nil {
+		return fail(err)
+	}
 	pg, err := testcontainers.Run(ctx, envOr(testenv.PostgresImageEnv, testenv.DefaultPostgresImage),
 		testcontainers.WithEnv(map[string]string{"POSTGRES_USER": "storefront", "POSTGRES_PASSWORD": "storefront", "POSTGRES_DB": "storefront"}),
 		testcontainers.WithCmd("postgres", "-c", "fsync=off"),
+		testcontainers.WithLabels(e2eLabel),
 		testcontainers.WithExposedPorts("5432/tcp"),
+		// The same roles and databases as compose, from the same script.
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.Binds = append(hc.Binds, initSQL+":/docker-entrypoint-initdb.d:ro")
+		}),
 		network.WithNetwork([]string{"postgres"}, net),
 		testcontainers.WithWaitStrategy(wait.ForMappedPort("5432/tcp")),
 	)
@@ -99,34 +148,46 @@ func startStack(ctx context.Context, dir string) (*stack, func(), error) {
 		return fail(fmt.Errorf("start postgres: %w", err))
 	}
 	var pgDSN string
-	pgHost, err := testenv.WaitReachable(ctx, pg, "5432/tcp", func(ctx context.Context, hostPort string) error {
+	if _, err := testenv.WaitReachable(ctx, pg, "5432/tcp", func(ctx context.Context, hostPort string) error {
 		dsn := "postgres://storefront:storefront@" + hostPort + "/storefront?sslmode=disable"
 		conn, err := pgx.Connect(ctx, dsn)
 		if err != nil {
 			return err
 		}
 		defer func() { _ = conn.Close(context.Background()) }()
-		for _, db := range []string{"catalogue", "orders", "analytics"} {
-			var exists bool
-			if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", db).Scan(&exists); err != nil {
-				return err
-			}
-			if !exists {
-				if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
-					return err
-				}
-			}
+		// The init script has run once the last service's role can log in.
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname IN ('catalogue', 'orders', 'analytics')").Scan(&n); err != nil {
+			return err
+		}
+		if n != 3 {
+			return fmt.Errorf("%d of 3 service databases created", n)
 		}
 		pgDSN = dsn
 		return nil
-	})
-	if err != nil {
-		return fail(fmt.Errorf("wait for postgres: %w", err))
+	}); err != nil {
+		return fail(fmt.Errorf("wait for postgres: %w%s", err, logsOf(ctx, pg)))
 	}
-	_ = pgHost
+
+	info, err := pg.Inspect(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	endpoint, ok := info.NetworkSettings.Networks[net.Name]
+	if !ok || !endpoint.Gateway.IsValid() {
+		return fail(fmt.Errorf("postgres has no gateway on network %s", net.Name))
+	}
+	// The receiver listens on the private network's gateway only: the
+	// containers reach it there, and nothing outside this machine can.
+	otlp, err := startOTLP(ctx, endpoint.Gateway.String())
+	if err != nil {
+		return fail(err)
+	}
+	cleanups = append(cleanups, otlp.stop)
 
 	nats, err := testcontainers.Run(ctx, envOr(testenv.NATSImageEnv, testenv.DefaultNATSImage),
-		testcontainers.WithCmd("-js", "-sd", "/data"),
+		testcontainers.WithCmd("-js", "-sd", "/data", "-m", "8222"),
+		testcontainers.WithLabels(e2eLabel),
 		testcontainers.WithExposedPorts("4222/tcp"),
 		network.WithNetwork([]string{"nats"}, net),
 		testcontainers.WithWaitStrategy(wait.ForMappedPort("4222/tcp")),
@@ -144,32 +205,45 @@ func startStack(ctx context.Context, dir string) (*stack, func(), error) {
 	if err != nil {
 		return fail(err)
 	}
+	// Mounted read-only like compose's files; the containers' user must be
+	// able to read them.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return fail(err)
+	}
 	jwksPath := filepath.Join(dir, "jwks.json")
 	if err := os.WriteFile(jwksPath, jwks, 0o644); err != nil {
+		return fail(err)
+	}
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.Mkdir(tokens, 0o755); err != nil {
 		return fail(err)
 	}
 	serviceToken, err := signer.Mint(auth.TokenClaims{Subject: "orders", Roles: []string{"service"}, Issuer: issuer, Audience: audience, TTL: time.Hour})
 	if err != nil {
 		return fail(err)
 	}
-
-	common := map[string]string{
-		"NATS_URL":         "nats://nats:4222",
-		"AUTH_ISSUER":      issuer,
-		"AUTH_AUDIENCE":    audience,
-		"AUTH_JWKS_FILE":   "/etc/storefront/jwks.json",
-		"LOG_LEVEL":        "INFO",
-		"MIGRATE_ON_START": "true",
-		"GRPC_REFLECTION":  "true",
+	if err := os.WriteFile(filepath.Join(tokens, "orders-catalogue.jwt"), []byte(serviceToken), 0o644); err != nil {
+		return fail(err)
 	}
+
+	st := &stack{signer: signer, pgDSN: pgDSN, pg: pg, nats: nats, otlp: otlp, compose: compose, overrides: map[string]map[string]string{}}
 	start := func(name string, extra map[string]string) (*service, error) {
-		env := map[string]string{"DATABASE_URL": "postgres://storefront:storefront@postgres:5432/" + name + "?sslmode=disable"}
-		maps.Copy(env, common)
-		maps.Copy(env, extra)
+		env := maps.Clone(compose[name])
+		over := harnessEnv(otlp.addr)
+		maps.Copy(over, extra)
+		maps.Copy(env, over)
+		st.overrides[name] = over
 		ctr, err := testcontainers.Run(ctx, imageOf(name),
 			testcontainers.WithEnv(env),
+			testcontainers.WithLabels(e2eLabel),
 			testcontainers.WithExposedPorts(grpcPort, httpPort),
-			testcontainers.WithFiles(testcontainers.ContainerFile{HostFilePath: jwksPath, ContainerFilePath: "/etc/storefront/jwks.json", FileMode: 0o444}),
+			// As in compose: a read-only root, /tmp in memory, the JWKS and
+			// the service tokens mounted.
+			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+				hc.ReadonlyRootfs = true
+				hc.Tmpfs = map[string]string{"/tmp": ""}
+				hc.Binds = append(hc.Binds, jwksPath+":/etc/storefront/jwks.json:ro", tokens+":/etc/storefront/tokens:ro")
+			}),
 			network.WithNetwork([]string{name}, net),
 			testcontainers.WithWaitStrategy(wait.ForMappedPort(httpPort)),
 		)
@@ -177,29 +251,39 @@ func startStack(ctx context.Context, dir string) (*stack, func(), error) {
 		if err != nil {
 			return nil, fmt.Errorf("start %s: %w", name, err)
 		}
-		httpHost, err := testenv.WaitReachable(ctx, ctr, httpPort, probeReady)
-		if err != nil {
-			return nil, fmt.Errorf("wait for %s: %w%s", name, err, logsOf(ctx, ctr))
-		}
-		grpcMapped, err := ctr.MappedPort(ctx, grpcPort)
-		if err != nil {
+		svc := &service{name: name, ctr: ctr, env: env}
+		if err := svc.resolve(ctx); err != nil {
 			return nil, err
 		}
-		host := httpHost[:strings.LastIndex(httpHost, ":")]
-		return &service{name: name, ctr: ctr, http: httpHost, grpc: host + ":" + grpcMapped.Port()}, nil
+		return svc, nil
 	}
 
-	st := &stack{signer: signer, pgDSN: pgDSN}
 	if st.catalogue, err = start("catalogue", nil); err != nil {
 		return fail(err)
 	}
-	if st.orders, err = start("orders", map[string]string{"CATALOGUE_ADDR": "dns:///catalogue:50051", "CATALOGUE_TOKEN": serviceToken}); err != nil {
+	if st.orders, err = start("orders", map[string]string{"CATALOGUE_BREAKER_OPEN_TIMEOUT": breakerOpenTimeout.String()}); err != nil {
 		return fail(err)
 	}
 	if st.analytics, err = start("analytics", nil); err != nil {
 		return fail(err)
 	}
 	return st, cleanup, nil
+}
+
+// resolve waits until the service is ready and records its mapped ports,
+// which change when the container restarts.
+func (s *service) resolve(ctx context.Context) error {
+	httpHost, err := testenv.WaitReachable(ctx, s.ctr, httpPort, probeReady)
+	if err != nil {
+		return fmt.Errorf("wait for %s: %w%s", s.name, err, logsOf(ctx, s.ctr))
+	}
+	grpcMapped, err := s.ctr.MappedPort(ctx, grpcPort)
+	if err != nil {
+		return err
+	}
+	host := httpHost[:strings.LastIndex(httpHost, ":")]
+	s.http, s.grpc = httpHost, host+":"+grpcMapped.Port()
+	return nil
 }
 
 func probeReady(ctx context.Context, hostPort string) error {

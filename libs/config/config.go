@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -140,4 +141,34 @@ func keysFor(t reflect.Type, prefix, field string) []string {
 		}
 	}
 	return keys
+}
+
+// Var is one environment variable a configuration struct reads.
+type Var struct {
+	Name string `json:"name"`
+	// Default is the value used when the variable is unset; empty when
+	// HasDefault is false.
+	Default    string `json:"default,omitempty"`
+	HasDefault bool   `json:"has_default"`
+	Required   bool   `json:"required"`
+	// File means the variable names a file whose contents are the value.
+	File bool `json:"file,omitempty"`
+}
+
+// Vars lists every variable T reads, nested structs and envPrefix included,
+// sorted by name. Deployments (compose, the Helm chart) are checked against
+// it, so a variable a service reads can't go unset by accident, nor one it
+// doesn't read be set in vain.
+func Vars[T any]() ([]Var, error) {
+	var cfg T
+	params, err := env.GetFieldParamsWithOptions(&cfg, env.Options{Environment: map[string]string{}})
+	if err != nil {
+		return nil, err
+	}
+	vars := make([]Var, 0, len(params))
+	for _, p := range params {
+		vars = append(vars, Var{Name: p.Key, Default: p.DefaultValue, HasDefault: p.HasDefaultValue, Required: p.Required || p.NotEmpty && !p.HasDefaultValue, File: p.LoadFile})
+	}
+	sort.Slice(vars, func(i, j int) bool { return vars[i].Name < vars[j].Name })
+	return slices.CompactFunc(vars, func(a, b Var) bool { return a.Name == b.Name }), nil
 }

@@ -94,3 +94,29 @@ func TestLoad(t *testing.T) {
 		})
 	}
 }
+
+func TestVarsFollowsPrefixesAndDefaults(t *testing.T) {
+	t.Parallel()
+	type withFile struct {
+		App   appConfig
+		Token string `env:"TOKEN_FILE,file"`
+		Key   string `env:"KEY,notEmpty"`
+	}
+	got, err := config.Vars[withFile]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []config.Var{
+		{Name: "DATABASE_MAX_CONNS", Default: "10", HasDefault: true},
+		{Name: "DATABASE_URL", Required: true},
+		{Name: "KEY", Required: true},
+		{Name: "PEER_TIMEOUT", Default: "1s", HasDefault: true},
+		{Name: "PORT", Default: "8080", HasDefault: true},
+		{Name: "SERVICE_NAME", Default: "catalogue", HasDefault: true},
+		{Name: "TIMEOUT", Default: "2s", HasDefault: true},
+		{Name: "TOKEN_FILE", File: true},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("Vars (-want +got):\n%s", diff)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +15,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/storefront-go/storefront/libs/broker"
 	"github.com/storefront-go/storefront/libs/jobs"
@@ -65,6 +71,7 @@ type Relay struct {
 	// expected are the subject filters of the streams the service
 	// provisions; see WithStreamSubjects.
 	expected []string
+	tracer   trace.Tracer
 }
 
 // Option configures a Relay.
@@ -78,6 +85,15 @@ type Option func(*Relay)
 func WithStreamSubjects(filters ...string) Option {
 	return func(r *Relay) { r.expected = append(r.expected, filters...) }
 }
+
+// WithTracerProvider sets where the relay's publish spans go. The default
+// is the provider registered with otel.SetTracerProvider.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(r *Relay) { r.tracer = tp.Tracer(tracerName) }
+}
+
+// tracerName names the tracer of the relay's publish spans.
+const tracerName = "github.com/storefront-go/storefront/libs/outbox"
 
 // NewRelay returns a relay over the outbox_events table in pool. Metrics
 // are registered on reg; a nil reg leaves them unregistered.
@@ -101,6 +117,7 @@ func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, cfg RelayConfig, logge
 		cfg:     cfg.withDefaults(),
 		logger:  logger.With(slog.String("component", "outbox")),
 		metrics: m,
+		tracer:  otel.GetTracerProvider().Tracer(tracerName),
 	}
 	for _, opt := range opts {
 		opt(r)
@@ -453,7 +470,39 @@ func (r *Relay) publish(ctx context.Context, row row, noStream bool) (*jetstream
 	}
 	msg.Header.Set(broker.HeaderMsgID, row.id.String())
 	msg.Header.Set(broker.HeaderType, row.eventType)
+	// A traced event gets a producer span, a child of the span that
+	// enqueued it, and consumers continue from the publish: the trace shows
+	// how long the event waited in the outbox and how long the PubAck took.
+	// An untraced event starts no trace of its own.
+	if parent := broker.ExtractTrace(ctx, msg.Header); trace.SpanContextFromContext(parent).IsValid() {
+		var span trace.Span
+		ctx, span = r.tracer.Start(parent, "publish "+row.subject,
+			trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(
+				semconv.MessagingSystemKey.String("nats"),
+				semconv.MessagingOperationTypeSend,
+				semconv.MessagingOperationName("publish"),
+				semconv.MessagingDestinationName(row.subject),
+				semconv.MessagingMessageID(row.id.String()),
+				semconv.MessagingMessageBodySize(len(row.payload)),
+				attribute.String("storefront.event.type", row.eventType),
+			))
+		defer span.End()
+		broker.InjectTrace(ctx, msg.Header)
+		ack, err := r.publishMsg(ctx, msg, noStream)
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "publish failed")
+			return nil, err
+		}
+		span.SetAttributes(attribute.String("messaging.nats.stream.sequence", strconv.FormatUint(ack.Sequence, 10)), attribute.Bool("messaging.nats.duplicate", ack.Duplicate))
+		return ack, nil
+	}
+	return r.publishMsg(ctx, msg, noStream)
+}
 
+// publishMsg publishes msg within PublishTimeout.
+func (r *Relay) publishMsg(ctx context.Context, msg *nats.Msg, noStream bool) (*jetstream.PubAck, error) {
 	var opts []jetstream.PublishOpt
 	if noStream {
 		opts = append(opts, jetstream.WithRetryAttempts(0))

@@ -19,6 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
@@ -102,10 +104,10 @@ func createStream(t *testing.T, js jetstream.JetStream, spec broker.StreamSpec) 
 	return stream
 }
 
-func newRelay(t *testing.T, pool *pgxpool.Pool, js jetstream.JetStream, cfg outbox.RelayConfig) (*outbox.Relay, *prometheus.Registry) {
+func newRelay(t *testing.T, pool *pgxpool.Pool, js jetstream.JetStream, cfg outbox.RelayConfig, opts ...outbox.Option) (*outbox.Relay, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	relay, err := outbox.NewRelay(pool, js, cfg, slog.New(slog.DiscardHandler), reg)
+	relay, err := outbox.NewRelay(pool, js, cfg, slog.New(slog.DiscardHandler), reg, opts...)
 	if err != nil {
 		t.Fatalf("new relay: %v", err)
 	}
@@ -615,6 +617,52 @@ func TestTraceContextTravelsWithEvent(t *testing.T) {
 		}
 		if got := h.Get(broker.HeaderTraceParent); got != "" {
 			t.Errorf("untraced event has traceparent %q", got)
+		}
+	}
+}
+
+// With a recording tracer, a traced event's publish is a producer span,
+// child of the enqueuing span, and the published traceparent names it, so
+// consumer spans hang off the publish. Untraced events start no trace.
+func TestPublishSpanJoinsEnqueueAndConsumers(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	pool := newPool(t)
+	js := connect(t, natsServer.URL())
+	stream, prefix := newStream(t, js)
+
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	ctx, enqueueSpan := tp.Tracer("test").Start(t.Context(), "place order")
+	tracedIDs := enqueue(ctx, t, pool, prefix, 1, 1)
+	enqueueSpan.End()
+	enqueue(t.Context(), t, pool, prefix, 1, 1)
+
+	relay, _ := newRelay(t, pool, js, outbox.RelayConfig{}, outbox.WithTracerProvider(tp))
+	if err := relay.Flush(t.Context()); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	var publishes []sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		if strings.HasPrefix(s.Name(), "publish ") {
+			publishes = append(publishes, s)
+		}
+	}
+	if len(publishes) != 1 {
+		t.Fatalf("publish spans = %d, want 1 (the traced event only)", len(publishes))
+	}
+	pub := publishes[0]
+	if pub.SpanKind() != trace.SpanKindProducer || pub.Parent().SpanID() != enqueueSpan.SpanContext().SpanID() || pub.SpanContext().TraceID() != enqueueSpan.SpanContext().TraceID() {
+		t.Errorf("publish span kind %v parent %v, want a producer child of %v", pub.SpanKind(), pub.Parent(), enqueueSpan.SpanContext())
+	}
+	for _, msg := range messages(t, stream) {
+		if _, traced := tracedIDs[uuid.MustParse(msg.Header.Get(broker.HeaderMsgID))]; !traced {
+			continue
+		}
+		got := trace.SpanContextFromContext(broker.ExtractTrace(t.Context(), msg.Header))
+		if got.SpanID() != pub.SpanContext().SpanID() {
+			t.Errorf("published traceparent names span %v, want the publish span %v", got.SpanID(), pub.SpanContext().SpanID())
 		}
 	}
 }

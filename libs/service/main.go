@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,11 +17,13 @@ import (
 )
 
 // Usage lists the subcommands every service binary has.
-const Usage = `usage: <service> [serve | migrate | healthcheck | version]
+const Usage = `usage: <service> [serve | migrate | healthcheck | env | version]
 
   serve        run the service (the default); migrates first unless MIGRATE_ON_START=false
   migrate      apply the database migrations and exit, for a deploy step
   healthcheck  exit 0 when this host's /readyz answers 200, else 1 (the image's HEALTHCHECK)
+  env          print the environment variables the service reads, as JSON
+               (name, default, required), for checking a deployment's settings
   version      print the version, commit and build time
 
 Configuration comes from the environment.`
@@ -77,6 +80,14 @@ func run[C Configurer](ctx context.Context, args []string, stdout io.Writer, spe
 			return err
 		}
 		return grpcserver.Healthcheck(ctx, cfg.Server.HTTPAddr)
+	case "env":
+		vars, err := config.Vars[C]()
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(vars)
 	case "version":
 		_, err := fmt.Fprintln(stdout, spec.Name, BuildInfo())
 		return err
