@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	collectortracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -24,7 +25,11 @@ type span struct {
 	name     string
 	kind     tracepb.Span_SpanKind
 	attrs    map[string]string
+	start    time.Time
+	end      time.Time
 }
+
+func (s span) duration() time.Duration { return s.end.Sub(s.start) }
 
 func (s span) String() string {
 	return fmt.Sprintf("%s %s %q (%s, parent %s)", s.service, s.kind, s.name, s.spanID, s.parentID)
@@ -71,6 +76,8 @@ func (r *otlpReceiver) Export(_ context.Context, req *collectortracepb.ExportTra
 					name:     s.GetName(),
 					kind:     s.GetKind(),
 					attrs:    attrsOf(s.GetAttributes()),
+					start:    time.Unix(0, int64(s.GetStartTimeUnixNano())),
+					end:      time.Unix(0, int64(s.GetEndTimeUnixNano())),
 				})
 			}
 		}

@@ -53,13 +53,18 @@ type stack struct {
 	analytics *service
 	pg        *testcontainers.DockerContainer
 	nats      *testcontainers.DockerContainer
-	// pgDSN reaches Postgres from this process as its superuser.
+	// pgDSN reaches Postgres from this process as its superuser; dbDSN
+	// names one service's database.
 	pgDSN string
 	otlp  *otlpReceiver
 	// compose is the environment compose gives each service.
 	compose map[string]map[string]string
 	// overrides are what the harness sets on top of compose, per service.
 	overrides map[string]map[string]string
+}
+
+func (s *stack) dbDSN(db string) string {
+	return strings.Replace(s.pgDSN, "/storefront?", "/"+db+"?", 1)
 }
 
 func (s *stack) services() []*service { return []*service{s.catalogue, s.orders, s.analytics} }
@@ -91,8 +96,12 @@ func harnessEnv(otlpAddr string) map[string]string {
 	}
 }
 
-// breakerOpenTimeout is orders' CATALOGUE_BREAKER_OPEN_TIMEOUT in the suite.
-const breakerOpenTimeout = 5 * time.Second
+const (
+	// breakerOpenTimeout is orders' CATALOGUE_BREAKER_OPEN_TIMEOUT in the suite.
+	breakerOpenTimeout = 5 * time.Second
+	// drainDelay is orders' SHUTDOWN_DRAIN_DELAY in the suite.
+	drainDelay = 2 * time.Second
+)
 
 // startStack starts Postgres, NATS and the three service images on one
 // private network, each service with the environment compose gives it.
@@ -261,7 +270,9 @@ func startStack(ctx context.Context, dir string) (*stack, func(), error) {
 	if st.catalogue, err = start("catalogue", nil); err != nil {
 		return fail(err)
 	}
-	if st.orders, err = start("orders", map[string]string{"CATALOGUE_BREAKER_OPEN_TIMEOUT": breakerOpenTimeout.String()}); err != nil {
+	// A drain delay, as a load balancer needs, makes NOT_SERVING visible
+	// before the listener closes (the graceful stop scenario).
+	if st.orders, err = start("orders", map[string]string{"CATALOGUE_BREAKER_OPEN_TIMEOUT": breakerOpenTimeout.String(), "SHUTDOWN_DRAIN_DELAY": drainDelay.String()}); err != nil {
 		return fail(err)
 	}
 	if st.analytics, err = start("analytics", nil); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 
 	"github.com/sony/gobreaker/v2"
 	"google.golang.org/grpc"
@@ -75,6 +76,19 @@ const BreakerOpen = "circuit breaker open"
 func IsBreakerOpen(err error) bool {
 	st, ok := status.FromError(err)
 	return ok && st.Code() == codes.Unavailable && strings.HasSuffix(st.Message(), ": "+BreakerOpen)
+}
+
+// BreakerState shows one connection's breaker (see WithBreakerState).
+type BreakerState struct {
+	br atomic.Pointer[breaker]
+}
+
+// Open reports whether the breaker is open, so that calls fail at once
+// without reaching the peer. It is false before Dial, while closed, and
+// once the open timeout has passed (half-open: a probe may go through).
+func (s *BreakerState) Open() bool {
+	b := s.br.Load()
+	return b != nil && b.cb.State() == gobreaker.StateOpen
 }
 
 // allow admits a call, or returns the UNAVAILABLE error for a rejected one.

@@ -70,16 +70,24 @@ func TestBreakerTripsAndRejects(t *testing.T) {
 	srv, addr := startServer(t)
 	reg := prometheus.NewRegistry()
 	var logs syncBuffer
+	var state grpcclient.BreakerState
 	client := dial(t, breakerConfig(addr, time.Hour),
 		grpcclient.WithRegisterer(reg),
+		grpcclient.WithBreakerState(&state),
 		grpcclient.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	srv.failNext(codes.Unavailable, 5)
 
 	for i := range 5 {
+		if state.Open() {
+			t.Fatalf("breaker state open before call %d", i)
+		}
 		err := createProduct(t.Context(), client)
 		if status.Code(err) != codes.Unavailable || isRejection(err) {
 			t.Fatalf("call %d: got %v, want the server's UNAVAILABLE", i, err)
 		}
+	}
+	if !state.Open() {
+		t.Errorf("breaker state not open after 5 failures")
 	}
 	if got := metricValue(t, reg, stateMetric, "catalogue"); got != 2 {
 		t.Errorf("state gauge = %v, want 2 (open)", got)
@@ -137,7 +145,8 @@ func TestBreakerHalfOpen(t *testing.T) {
 			t.Parallel()
 			srv, addr := startServer(t)
 			reg := prometheus.NewRegistry()
-			client := dial(t, breakerConfig(addr, 200*time.Millisecond), grpcclient.WithRegisterer(reg))
+			var state grpcclient.BreakerState
+			client := dial(t, breakerConfig(addr, 200*time.Millisecond), grpcclient.WithRegisterer(reg), grpcclient.WithBreakerState(&state))
 			srv.failNext(codes.Unavailable, 5)
 			for range 5 {
 				if err := createProduct(t.Context(), client); status.Code(err) != codes.Unavailable {
@@ -171,6 +180,9 @@ func TestBreakerHalfOpen(t *testing.T) {
 
 			if got := metricValue(t, reg, stateMetric, "catalogue"); got != 1 {
 				t.Errorf("state gauge during probe = %v, want 1 (half-open)", got)
+			}
+			if state.Open() {
+				t.Errorf("breaker state reports open while half-open: a probe may go through")
 			}
 			if err := createProduct(t.Context(), client); !isRejection(err) {
 				t.Errorf("second call while half-open: got %v, want rejection", err)

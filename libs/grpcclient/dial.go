@@ -21,6 +21,7 @@ type options struct {
 	stream     []grpc.StreamClientInterceptor
 	logger     *slog.Logger
 	registerer prometheus.Registerer
+	breaker    *BreakerState
 }
 
 // WithIdempotentMethods declares methods, as full names such as
@@ -66,6 +67,12 @@ func WithRegisterer(reg prometheus.Registerer) Option {
 	return func(o *options) { o.registerer = reg }
 }
 
+// WithBreakerState makes s report the connection's breaker, so a caller
+// can skip work that only makes sense when the peer can be called.
+func WithBreakerState(s *BreakerState) Option {
+	return func(o *options) { o.breaker = s }
+}
+
 // Dial creates a client connection to cfg.Target. Like grpc.NewClient it does
 // not connect until the first call. The caller closes the connection.
 func Dial(cfg Config, opts ...Option) (*grpc.ClientConn, error) {
@@ -100,6 +107,9 @@ func Dial(cfg Config, opts ...Option) (*grpc.ClientConn, error) {
 
 	dl := deadlines{timeout: cfg.DefaultTimeout, uncapped: uncapped}
 	br := newBreaker(cfg, o.logger, m)
+	if o.breaker != nil {
+		o.breaker.br.Store(br)
+	}
 	unary := []grpc.UnaryClientInterceptor{dl.unary()}
 	stream := []grpc.StreamClientInterceptor{dl.stream()}
 	if m != nil {

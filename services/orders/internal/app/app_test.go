@@ -109,6 +109,41 @@ func TestPlaceOrderReplaysSameKey(t *testing.T) {
 	}
 }
 
+// While catalogue's breaker is open, PlaceOrder fails at once without
+// claiming a key (no write to free again), but a retry of an order placed
+// earlier still gets its answer, and a reused key is still refused.
+func TestPlaceOrderFailsFastWhileCatalogueIsDown(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, app.Config{})
+	placed, err := f.svc.PlaceOrder(t.Context(), alice, placeReq("key-0001", domain.Item{ProductID: apple.ID, Quantity: 1}))
+	if err != nil {
+		t.Fatalf("PlaceOrder: %v", err)
+	}
+	down := &domain.CatalogueUnavailableError{Reason: "circuit breaker open", Unsent: true}
+	f.cat.mu.Lock()
+	f.cat.unavailable = down
+	f.cat.mu.Unlock()
+	claims := f.store.claims
+
+	_, err = f.svc.PlaceOrder(t.Context(), alice, placeReq("key-0002", domain.Item{ProductID: apple.ID, Quantity: 1}))
+	if !errors.Is(err, down) {
+		t.Errorf("new order while catalogue is down: %v, want %v", err, down)
+	}
+	again, err := f.svc.PlaceOrder(t.Context(), alice, placeReq("key-0001", domain.Item{ProductID: apple.ID, Quantity: 1}))
+	if err != nil || again.ID != placed.ID {
+		t.Errorf("retry of a placed order while catalogue is down: %v, %v; want order %s", again.ID, err, placed.ID)
+	}
+	if _, err := f.svc.PlaceOrder(t.Context(), alice, placeReq("key-0001", domain.Item{ProductID: apple.ID, Quantity: 2})); !errors.Is(err, domain.ErrIdempotencyMismatch) {
+		t.Errorf("reused key while catalogue is down: %v, want ErrIdempotencyMismatch", err)
+	}
+	if f.store.claims != claims || f.store.lookups != 3 {
+		t.Errorf("while down: %d claims and %d lookups, want 0 and 3", f.store.claims-claims, f.store.lookups)
+	}
+	if calls, _, _ := f.cat.counts(); calls != 1 {
+		t.Errorf("catalogue saw %d reserve calls, want only the first order's", calls)
+	}
+}
+
 func TestPlaceOrderConcurrentDuplicatesMakeOneOrder(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, app.Config{})
@@ -360,6 +395,39 @@ func TestPlaceOrderDuplicateWaitsBounded(t *testing.T) {
 	_, err = f.svc.PlaceOrder(t.Context(), alice, placeReq("stuck-key", domain.Item{ProductID: apple.ID, Quantity: 1}))
 	if !errors.Is(err, domain.ErrRequestInProgress) {
 		t.Errorf("PlaceOrder error = %v, want ErrRequestInProgress", err)
+	}
+}
+
+// The caller whose attempt it is waits past DuplicateWait for a slow
+// database and gets the attempt's own answer; a duplicate that arrives
+// meanwhile gives up after DuplicateWait with ErrRequestInProgress.
+func TestPlaceOrderSlowAttemptAnswersItsOwnCaller(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, app.Config{DuplicateWait: 50 * time.Millisecond})
+	f.store.claimGate, f.store.claimStarted = make(chan struct{}), make(chan struct{}, 1)
+	req := placeReq("slow-key", domain.Item{ProductID: apple.ID, Quantity: 1})
+	type result struct {
+		o   domain.Order
+		err error
+	}
+	first := make(chan result, 1)
+	go func() {
+		o, err := f.svc.PlaceOrder(t.Context(), alice, req)
+		first <- result{o, err}
+	}()
+	<-f.store.claimStarted
+	if _, err := f.svc.PlaceOrder(t.Context(), alice, req); !errors.Is(err, domain.ErrRequestInProgress) {
+		t.Errorf("duplicate during a slow attempt: %v, want ErrRequestInProgress", err)
+	}
+	select {
+	case r := <-first:
+		t.Fatalf("the slow attempt's caller gave up at DuplicateWait: %v", r.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(f.store.claimGate)
+	r := <-first
+	if r.err != nil || r.o.Status != domain.StatusConfirmed {
+		t.Errorf("slow attempt: %v %v, want a confirmed order", r.o.Status, r.err)
 	}
 }
 

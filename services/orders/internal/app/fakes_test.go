@@ -31,8 +31,12 @@ type memStore struct {
 	commitThenFail bool
 	// getErr, when set, fails Get.
 	getErr error
-	// claims counts Claim calls.
-	claims int
+	// claims counts Claim calls, lookups Lookup calls.
+	claims, lookups int
+	// claimGate, when set, holds every Claim until it is closed or the
+	// call's context ends, as a stalled database would; claimStarted, when
+	// set, is told of each.
+	claimGate, claimStarted chan struct{}
 }
 
 type memKey struct {
@@ -48,7 +52,17 @@ func newMemStore() *memStore {
 	return &memStore{keys: map[[2]string]*memKey{}, orders: map[uuid.UUID]domain.Order{}}
 }
 
-func (m *memStore) Claim(_ context.Context, c app.Claim) (app.KeyRecord, bool, bool, error) {
+func (m *memStore) Claim(ctx context.Context, c app.Claim) (app.KeyRecord, bool, bool, error) {
+	if m.claimStarted != nil {
+		m.claimStarted <- struct{}{}
+	}
+	if m.claimGate != nil {
+		select {
+		case <-m.claimGate:
+		case <-ctx.Done():
+			return app.KeyRecord{}, false, false, ctx.Err()
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.claims++
@@ -60,6 +74,17 @@ func (m *memStore) Claim(_ context.Context, c app.Claim) (app.KeyRecord, bool, b
 		return app.KeyRecord{}, true, true, nil
 	}
 	return app.KeyRecord{RequestHash: cur.hash, OrderID: cur.orderID, Completed: cur.completed, Placed: cur.placed}, false, true, nil
+}
+
+func (m *memStore) Lookup(_ context.Context, customerID, key string) (app.KeyRecord, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lookups++
+	cur, ok := m.keys[[2]string{customerID, key}]
+	if !ok || !cur.expiresAt.After(time.Now()) {
+		return app.KeyRecord{}, false, nil
+	}
+	return app.KeyRecord{RequestHash: cur.hash, OrderID: cur.orderID, Completed: cur.completed, Placed: cur.placed}, true, nil
 }
 
 func (m *memStore) Abandon(_ context.Context, ref app.KeyRef) error {
@@ -212,6 +237,8 @@ type fakeCatalogue struct {
 	// call's context ends; reserveStarted, when set, is told of each.
 	reserveGate    chan struct{}
 	reserveStarted chan struct{}
+	// unavailable, when set, is what Unavailable reports: an open breaker.
+	unavailable error
 }
 
 func newFakeCatalogue(products ...domain.Product) *fakeCatalogue {
@@ -254,6 +281,12 @@ func (f *fakeCatalogue) Products(_ context.Context, ids []uuid.UUID) ([]domain.P
 		return nil, &domain.ProductNotFoundError{IDs: missing}
 	}
 	return out, nil
+}
+
+func (f *fakeCatalogue) Unavailable() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.unavailable
 }
 
 func (f *fakeCatalogue) Reserve(ctx context.Context, id uuid.UUID, items []domain.Item) error {

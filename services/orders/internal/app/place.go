@@ -46,12 +46,17 @@ func (s *Service) PlaceOrder(ctx context.Context, caller Caller, req PlaceOrder)
 	// Duplicates on this replica share one attempt instead of each polling
 	// the database: the first runs claimOrWait, the others wait for its
 	// answer. A shared answer that is only the first caller giving up (its
-	// context ended) is not theirs; they try again themselves.
+	// context ended) is not theirs; they try again themselves. Only
+	// duplicates give up after DuplicateWait: the caller whose attempt it is
+	// waits for it, so a slow database ends its call with the database's
+	// error or its own deadline, not with "in progress".
 	flight := customer + "\x00" + req.IdempotencyKey + "\x00" + string(hash)
 	waitCtx, cancel := context.WithTimeout(ctx, s.cfg.DuplicateWait)
 	defer cancel()
 	for {
+		ours := make(chan struct{})
 		ch := s.flights.DoChan(flight, func() (any, error) {
+			close(ours)
 			o, err := s.claimOrWait(ctx, customer, req.IdempotencyKey, items, hash)
 			if err != nil && ctx.Err() != nil {
 				return o, &callerGoneError{err: err}
@@ -74,7 +79,18 @@ func (s *Service) PlaceOrder(ctx context.Context, caller Caller, req PlaceOrder)
 			if err := ctx.Err(); err != nil {
 				return domain.Order{}, err
 			}
-			return domain.Order{}, domain.ErrRequestInProgress
+			select {
+			case <-ours:
+				// This caller's own attempt: its answer comes, bounded by ctx.
+				res := <-ch
+				o, _ := res.Val.(domain.Order)
+				if gone, ok := errors.AsType[*callerGoneError](res.Err); ok {
+					return o, gone.err
+				}
+				return o, res.Err
+			default:
+				return domain.Order{}, domain.ErrRequestInProgress
+			}
 		}
 	}
 }
@@ -90,6 +106,21 @@ func (e *callerGoneError) Unwrap() error { return e.err }
 // attempt (on another replica, say) holds the key, polls for its stored
 // answer for up to DuplicateWait.
 func (s *Service) claimOrWait(ctx context.Context, customer, key string, items []domain.Item, hash []byte) (domain.Order, error) {
+	if unavailable := s.d.Catalogue.Unavailable(); unavailable != nil {
+		// Catalogue is known to be down: an attempt would claim the key only
+		// to free it again. Fail at once, with one read so that a retry of
+		// an order placed earlier still gets its answer.
+		rec, found, err := s.d.Keys.Lookup(ctx, customer, key)
+		switch {
+		case err != nil:
+			return domain.Order{}, fmt.Errorf("look up idempotency key: %w", err)
+		case found && !bytes.Equal(rec.RequestHash, hash):
+			return domain.Order{}, domain.ErrIdempotencyMismatch
+		case found && rec.Completed:
+			return rec.Placed, nil
+		}
+		return domain.Order{}, unavailable
+	}
 	waitCtx, cancel := context.WithTimeout(ctx, s.cfg.DuplicateWait)
 	defer cancel()
 	delay := minDuplicatePoll

@@ -92,7 +92,10 @@ func wire(_ context.Context, h *service.Host, cfg Config) error {
 	if catCfg.Target == "" {
 		catCfg.Target = DefaultCatalogueAddr
 	}
-	conn, err := catalogue.Dial(catCfg, creds, logger, h.Registry())
+	// PlaceOrder fails fast, without touching its database, while the
+	// breaker is open.
+	var breaker grpcclient.BreakerState
+	conn, err := catalogue.Dial(catCfg, creds, logger, h.Registry(), &breaker)
 	if err != nil {
 		return err
 	}
@@ -105,7 +108,7 @@ func wire(_ context.Context, h *service.Host, cfg Config) error {
 		return fmt.Errorf("register %s: %w", UnconfirmedReservationsMetric, err)
 	}
 	store := pgstore.New(h.Pool())
-	catClient := catalogue.New(conn)
+	catClient := catalogue.New(conn, &breaker)
 	svc := app.New(app.Deps{
 		Catalogue:   catClient,
 		Confirmer:   catClient,

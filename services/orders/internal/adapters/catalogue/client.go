@@ -6,6 +6,7 @@ package catalogue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -37,12 +38,14 @@ func IdempotentMethods() []string {
 }
 
 // Dial connects to catalogue with the house client defaults, sending creds
-// (the orders service token) on every call.
-func Dial(cfg grpcclient.Config, creds credentials.PerRPCCredentials, logger *slog.Logger, reg prometheus.Registerer) (*grpc.ClientConn, error) {
+// (the orders service token) on every call. breaker, when not nil, reports
+// the connection's circuit breaker.
+func Dial(cfg grpcclient.Config, creds credentials.PerRPCCredentials, logger *slog.Logger, reg prometheus.Registerer, breaker *grpcclient.BreakerState) (*grpc.ClientConn, error) {
 	if cfg.Name == "" {
 		cfg.Name = "catalogue"
 	}
 	return grpcclient.Dial(cfg,
+		grpcclient.WithBreakerState(breaker),
 		grpcclient.WithIdempotentMethods(IdempotentMethods()...),
 		grpcclient.WithDialOptions(grpc.WithPerRPCCredentials(creds)),
 		grpcclient.WithLogger(logger),
@@ -52,7 +55,8 @@ func Dial(cfg grpcclient.Config, creds credentials.PerRPCCredentials, logger *sl
 
 // Client implements app.Catalogue over a catalogue connection.
 type Client struct {
-	api cataloguev1.CatalogueServiceClient
+	api     cataloguev1.CatalogueServiceClient
+	breaker *grpcclient.BreakerState
 }
 
 var (
@@ -60,9 +64,19 @@ var (
 	_ app.ReservationConfirmer = (*Client)(nil)
 )
 
-// New returns a client over conn.
-func New(conn grpc.ClientConnInterface) *Client {
-	return &Client{api: cataloguev1.NewCatalogueServiceClient(conn)}
+// New returns a client over conn. breaker, when not nil, is conn's circuit
+// breaker (see Dial), which Unavailable reads.
+func New(conn grpc.ClientConnInterface, breaker *grpcclient.BreakerState) *Client {
+	return &Client{api: cataloguev1.NewCatalogueServiceClient(conn), breaker: breaker}
+}
+
+// Unavailable returns the error every call fails with while the circuit
+// breaker is open, else nil.
+func (c *Client) Unavailable() error {
+	if c.breaker == nil || !c.breaker.Open() {
+		return nil
+	}
+	return &domain.CatalogueUnavailableError{Reason: reasonBreakerOpen, Cause: errors.New("catalogue: " + grpcclient.BreakerOpen), Unsent: true}
 }
 
 // Products returns the products with the given ids, or a

@@ -57,7 +57,7 @@ func TestProducts(t *testing.T) {
 	conn := &fakeConn{resp: &cataloguev1.BatchGetProductsResponse{Products: []*cataloguev1.Product{
 		{Id: prodA.String(), Sku: "A", Name: "Apple", Price: &cataloguev1.Money{AmountMinor: 120, CurrencyCode: "EUR"}},
 	}}}
-	got, err := catalogue.New(conn).Products(t.Context(), []uuid.UUID{prodA})
+	got, err := catalogue.New(conn, nil).Products(t.Context(), []uuid.UUID{prodA})
 	if err != nil {
 		t.Fatalf("Products: %v", err)
 	}
@@ -67,7 +67,7 @@ func TestProducts(t *testing.T) {
 	}
 
 	conn = &fakeConn{resp: &cataloguev1.BatchGetProductsResponse{NotFoundIds: []string{prodB.String()}}}
-	_, err = catalogue.New(conn).Products(t.Context(), []uuid.UUID{prodA, prodB})
+	_, err = catalogue.New(conn, nil).Products(t.Context(), []uuid.UUID{prodA, prodB})
 	var nf *domain.ProductNotFoundError
 	if !errors.As(err, &nf) || len(nf.IDs) != 1 || nf.IDs[0] != prodB {
 		t.Errorf("Products with an unknown id: %v, want ProductNotFoundError naming %s", err, prodB)
@@ -152,7 +152,7 @@ func TestReserveErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := catalogue.New(&fakeConn{err: tc.err}).Reserve(t.Context(), uuid.New(), items)
+			err := catalogue.New(&fakeConn{err: tc.err}, nil).Reserve(t.Context(), uuid.New(), items)
 			if err == nil {
 				t.Fatal("Reserve succeeded")
 			}
@@ -178,7 +178,7 @@ func TestReserveNeedsActiveReservation(t *testing.T) {
 	conn := &fakeConn{resp: &cataloguev1.ReserveStockResponse{Reservation: &cataloguev1.Reservation{
 		Id: id.String(), Status: cataloguev1.ReservationStatus_RESERVATION_STATUS_ACTIVE,
 	}}}
-	if err := catalogue.New(conn).Reserve(t.Context(), id, []domain.Item{{ProductID: prodA, Quantity: 2}}); err != nil {
+	if err := catalogue.New(conn, nil).Reserve(t.Context(), id, []domain.Item{{ProductID: prodA, Quantity: 2}}); err != nil {
 		t.Fatalf("Reserve: %v", err)
 	}
 	req, ok := conn.reqs[0].(*cataloguev1.ReserveStockRequest)
@@ -189,7 +189,7 @@ func TestReserveNeedsActiveReservation(t *testing.T) {
 	released := &fakeConn{resp: &cataloguev1.ReserveStockResponse{Reservation: &cataloguev1.Reservation{
 		Id: id.String(), Status: cataloguev1.ReservationStatus_RESERVATION_STATUS_RELEASED,
 	}}}
-	if err := catalogue.New(released).Reserve(t.Context(), id, []domain.Item{{ProductID: prodA, Quantity: 2}}); err == nil {
+	if err := catalogue.New(released, nil).Reserve(t.Context(), id, []domain.Item{{ProductID: prodA, Quantity: 2}}); err == nil {
 		t.Error("Reserve accepted a released reservation")
 	}
 }
@@ -200,7 +200,7 @@ func TestConfirm(t *testing.T) {
 	conn := &fakeConn{resp: &cataloguev1.ConfirmReservationResponse{Reservation: &cataloguev1.Reservation{
 		Id: id.String(), Status: cataloguev1.ReservationStatus_RESERVATION_STATUS_CONFIRMED,
 	}}}
-	if err := catalogue.New(conn).Confirm(t.Context(), id); err != nil {
+	if err := catalogue.New(conn, nil).Confirm(t.Context(), id); err != nil {
 		t.Fatalf("Confirm: %v", err)
 	}
 	if req, ok := conn.reqs[0].(*cataloguev1.ConfirmReservationRequest); !ok || req.GetReservationId() != id.String() {
@@ -225,7 +225,7 @@ func TestConfirm(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := catalogue.New(&fakeConn{err: tc.err}).Confirm(t.Context(), id)
+			err := catalogue.New(&fakeConn{err: tc.err}, nil).Confirm(t.Context(), id)
 			if err == nil {
 				t.Fatal("Confirm succeeded")
 			}
@@ -246,7 +246,7 @@ func TestCallerDeadlineWins(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	err := catalogue.New(&fakeConn{err: status.Error(codes.Canceled, "context canceled")}).Release(ctx, uuid.New())
+	err := catalogue.New(&fakeConn{err: status.Error(codes.Canceled, "context canceled")}, nil).Release(ctx, uuid.New())
 	if !errors.Is(err, context.Canceled) || errors.Is(err, domain.ErrCatalogueUnavailable) {
 		t.Errorf("Release after the caller gave up: %v, want context.Canceled", err)
 	}

@@ -43,30 +43,36 @@ func (s *Store) Claim(ctx context.Context, c app.Claim) (app.KeyRecord, bool, bo
 		return app.KeyRecord{}, false, false, fmt.Errorf("claim key %q of customer %s: %w", c.Key, c.CustomerID, err)
 	}
 
+	rec, found, err := s.Lookup(ctx, c.CustomerID, c.Key)
+	// Not found: abandoned or expired since the INSERT; the caller tries again.
+	return rec, false, found, err
+}
+
+// Lookup reads a live key without claiming it.
+func (s *Store) Lookup(ctx context.Context, customerID, key string) (app.KeyRecord, bool, error) {
 	var (
 		rec      app.KeyRecord
 		state    string
 		response []byte
 	)
-	err = s.pool.QueryRow(ctx, `
+	err := s.pool.QueryRow(ctx, `
 		SELECT request_hash, order_id, state, response FROM idempotency_keys
 		WHERE customer_id = $1 AND key = $2 AND expires_at > now()`,
-		c.CustomerID, c.Key,
+		customerID, key,
 	).Scan(&rec.RequestHash, &rec.OrderID, &state, &response)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		// Abandoned or expired since the INSERT: the caller tries again.
-		return app.KeyRecord{}, false, false, nil
+		return app.KeyRecord{}, false, nil
 	case err != nil:
-		return app.KeyRecord{}, false, false, fmt.Errorf("read key %q of customer %s: %w", c.Key, c.CustomerID, err)
+		return app.KeyRecord{}, false, fmt.Errorf("read key %q of customer %s: %w", key, customerID, err)
 	}
 	rec.Completed = state == "COMPLETED"
 	if rec.Completed {
 		if rec.Placed, err = contract.DecodePlaceOrderResponse(response); err != nil {
-			return app.KeyRecord{}, false, false, fmt.Errorf("replay order %s: %w", rec.OrderID, err)
+			return app.KeyRecord{}, false, fmt.Errorf("replay order %s: %w", rec.OrderID, err)
 		}
 	}
-	return rec, false, true, nil
+	return rec, true, nil
 }
 
 // Abandon deletes a claim that is still PENDING under ref's order id.
