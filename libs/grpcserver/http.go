@@ -2,6 +2,7 @@ package grpcserver
 
 import (
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -13,6 +14,11 @@ import (
 	"connectrpc.com/vanguard"
 	"connectrpc.com/vanguard/vanguardgrpc"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/storefront-go/storefront/libs/interceptor"
 )
 
 // The HTTP port is bounded like the gRPC port, before anything is buffered
@@ -27,7 +33,16 @@ import (
 func (s *Server) rpcHandler() (http.Handler, error) {
 	limit := uint32(max(s.cfg.MaxRecvMsgBytes, 1)) //nolint:gosec // a positive int from config
 	transcoder, err := vanguardgrpc.NewTranscoder(s.grpc,
-		vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(limit)),
+		// The gRPC server is in this process: compressing towards it only
+		// costs CPU (and vanguard sends an empty message compressed to
+		// nothing, which grpc-go can't inflate).
+		vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(limit), vanguard.WithNoTargetCompression()),
+		vanguard.WithCodec(func(res vanguard.TypeResolver) vanguard.Codec {
+			c := vanguard.NewJSONCodec(res)
+			c.UnmarshalOptions.DiscardUnknown = false
+			return strictJSON{c}
+		}),
+		vanguard.WithCodec(func(res vanguard.TypeResolver) vanguard.Codec { return protoCodec{vanguard.NewProtoCodec(res)} }),
 		vanguard.WithCompression(vanguard.CompressionGzip,
 			func() connect.Compressor { return gzip.NewWriter(io.Discard) },
 			func() connect.Decompressor { return &boundedGzip{limit: int64(limit)} },
@@ -137,6 +152,9 @@ func (g *boundedGzip) Read(p []byte) (int, error) {
 		return 0, connect.NewError(connect.CodeResourceExhausted,
 			fmt.Errorf("message larger than %d bytes after decompression", g.limit))
 	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return n, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("inflate request: %w", err))
+	}
 	return n, err //nolint:wrapcheck // io.Reader contract: io.EOF must pass as is
 }
 
@@ -146,13 +164,13 @@ func (g *boundedGzip) Reset(r io.Reader) error {
 	if g.zr == nil {
 		zr, err := gzip.NewReader(r)
 		if err != nil {
-			return fmt.Errorf("read gzip header: %w", err)
+			return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("read gzip header: %w", err))
 		}
 		g.zr = zr
 		return nil
 	}
 	if err := g.zr.Reset(r); err != nil {
-		return fmt.Errorf("read gzip header: %w", err)
+		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("read gzip header: %w", err))
 	}
 	return nil
 }
@@ -167,3 +185,54 @@ func (g *boundedGzip) Close() error {
 	}
 	return nil
 }
+
+// decodeErrors makes a request body the codec cannot decode the caller's
+// fault (INVALID_ARGUMENT) instead of vanguard's UNKNOWN.
+func decodeErrors(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errors.AsType[*connect.Error](err); ok {
+		return err
+	}
+	return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("decode request: %w", err))
+}
+
+// strictJSON is vanguard's JSON codec refusing unknown fields, as protojson
+// and connect-go do by default: a misspelt field is an error, not silently
+// dropped.
+type strictJSON struct{ *vanguard.JSONCodec }
+
+func (c strictJSON) Unmarshal(data []byte, msg proto.Message) error {
+	return decodeErrors(c.JSONCodec.Unmarshal(data, msg))
+}
+
+// protoCodec is vanguard's binary codec with decode errors as
+// INVALID_ARGUMENT.
+type protoCodec struct{ *vanguard.ProtoCodec }
+
+func (c protoCodec) Unmarshal(data []byte, msg proto.Message) error {
+	return decodeErrors(c.ProtoCodec.Unmarshal(data, msg))
+}
+
+// grpcCodec is the gRPC port's codec. A request that does not decode is
+// passed on empty and marked (interceptor.MarkUndecodable), so the
+// interceptor chain answers INVALID_ARGUMENT with the cause; grpc-go would
+// answer INTERNAL, which reads as a server fault.
+type grpcCodec struct{ encoding.CodecV2 }
+
+func (c grpcCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	err := c.CodecV2.Unmarshal(data, v)
+	if err == nil {
+		return nil
+	}
+	m, ok := v.(proto.Message)
+	if !ok {
+		return err //nolint:wrapcheck // grpc-go reports it as it is
+	}
+	interceptor.MarkUndecodable(m, err)
+	return nil
+}
+
+// protoCodecName is grpc-go's registered protobuf codec.
+const protoCodecName = "proto"

@@ -39,6 +39,9 @@ func NewValidator(skipMethods ...string) (*Validator, error) {
 // Validate returns nil or an INVALID_ARGUMENT status error with field
 // violations. Handlers may call it directly for streamed elements.
 func (v *Validator) Validate(msg proto.Message) error {
+	if err := undecodable(msg); err != nil {
+		return err
+	}
 	err := v.v.Validate(msg)
 	if err == nil {
 		return nil
@@ -83,8 +86,12 @@ func ValidationStatus(err error) error {
 // Unary validates the request before the handler runs.
 func (v *Validator) Unary() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if m, ok := req.(proto.Message); ok && !v.skip[info.FullMethod] {
-			if err := v.Validate(m); err != nil {
+		if m, ok := req.(proto.Message); ok {
+			check := v.Validate
+			if v.skip[info.FullMethod] {
+				check = undecodable
+			}
+			if err := check(m); err != nil {
 				return nil, err
 			}
 		}
@@ -96,10 +103,24 @@ func (v *Validator) Unary() grpc.UnaryServerInterceptor {
 func (v *Validator) Stream() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		if v.skip[info.FullMethod] {
-			return handler(srv, ss)
+			// The handler validates each element itself; a message that did
+			// not decode is refused here all the same.
+			return handler(srv, &undecodableStream{ServerStream: ss})
 		}
 		return handler(srv, &validatingStream{ServerStream: ss, v: v})
 	}
+}
+
+type undecodableStream struct{ grpc.ServerStream }
+
+func (s *undecodableStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if msg, ok := m.(proto.Message); ok {
+		return undecodable(msg)
+	}
+	return nil
 }
 
 type validatingStream struct {
