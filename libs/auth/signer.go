@@ -30,6 +30,9 @@ type TokenClaims struct {
 	Issuer   string
 	Audience string
 	TTL      time.Duration
+	// IssuedAt is when the token is issued, and so when its TTL starts;
+	// zero means now. A time in the past mints an expired token, for tests.
+	IssuedAt time.Time
 }
 
 // NewSigner generates a fresh Ed25519 key identified by kid.
@@ -126,7 +129,10 @@ func (s *Signer) Mint(c TokenClaims) (string, error) {
 	case c.TTL <= 0:
 		return "", fmt.Errorf("mint token: TTL %s is not positive", c.TTL)
 	}
-	now := time.Now()
+	now := c.IssuedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
 	t := jwt.NewWithClaims(s.method, tokenClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    c.Issuer,
