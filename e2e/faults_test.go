@@ -113,7 +113,7 @@ type call struct {
 
 func (c call) took() time.Duration { return c.end.Sub(c.start) }
 
-// load runs PlaceOrder from a few workers until halted, bounded in calls
+// load runs PlaceOrder from a few workers (spread over the clients) until halted, bounded in calls
 // and in time. Each call carries a trace of its own, so its server spans
 // can be found.
 type load struct {
@@ -134,7 +134,7 @@ type loadSpec struct {
 	pause time.Duration
 }
 
-func startOrderLoad(t *testing.T, st *stack, orders ordersv1.OrderServiceClient, productID string, spec loadSpec) *load {
+func startOrderLoad(t *testing.T, st *stack, orders []ordersv1.OrderServiceClient, productID string, spec loadSpec) *load {
 	t.Helper()
 	l := &load{stop: make(chan struct{})}
 	tokens := make([]grpc.CallOption, spec.workers)
@@ -161,7 +161,7 @@ func startOrderLoad(t *testing.T, st *stack, orders ordersv1.OrderServiceClient,
 				ctx, traceID := withTraceparent(context.Background())
 				ctx, cancel := context.WithTimeout(ctx, spec.deadline)
 				c := call{start: time.Now(), traceID: traceID}
-				resp, err := orders.PlaceOrder(ctx, placeReq(productID, 1), tokens[w])
+				resp, err := orders[w%len(orders)].PlaceOrder(ctx, placeReq(productID, 1), tokens[w])
 				cancel()
 				c.end = time.Now()
 				c.code, c.msg, c.orderID = status.Code(err), status.Convert(err).Message(), resp.GetOrder().GetId()
@@ -343,7 +343,7 @@ func TestCatalogueDownOpensBreaker(t *testing.T) {
 	const initial = 100000
 	p := createProduct(t, st, initial, 100)
 	c := clientsOf(t, st)
-	l := startOrderLoad(t, st, c.orders, p.GetId(), loadSpec{workers: 4, maxCalls: 6000, maxTime: 90 * time.Second, deadline: 10 * time.Second, pause: 20 * time.Millisecond})
+	l := startOrderLoad(t, st, []ordersv1.OrderServiceClient{c.orders}, p.GetId(), loadSpec{workers: 4, maxCalls: 6000, maxTime: 90 * time.Second, deadline: 10 * time.Second, pause: 20 * time.Millisecond})
 	begin := time.Now()
 	eventually(t, 20*time.Second, "orders succeed under load", func() (bool, string) {
 		n := l.count(begin, isOK)
@@ -443,7 +443,7 @@ func TestNATSDownOrdersContinue(t *testing.T) {
 	st := needStack(t)
 	p := createProduct(t, st, 100000, 100)
 	c := clientsOf(t, st)
-	l := startOrderLoad(t, st, c.orders, p.GetId(), loadSpec{workers: 2, maxCalls: 3000, maxTime: 90 * time.Second, deadline: 10 * time.Second, pause: 50 * time.Millisecond})
+	l := startOrderLoad(t, st, []ordersv1.OrderServiceClient{c.orders}, p.GetId(), loadSpec{workers: 2, maxCalls: 3000, maxTime: 90 * time.Second, deadline: 10 * time.Second, pause: 50 * time.Millisecond})
 	begin := time.Now()
 	eventually(t, 20*time.Second, "orders succeed under load", func() (bool, string) { return l.count(begin, isOK) >= 10, "" })
 
@@ -487,7 +487,7 @@ func TestAnalyticsKilledCountsOnce(t *testing.T) {
 	st := needStack(t)
 	p := createProduct(t, st, 100000, 100)
 	c := clientsOf(t, st)
-	l := startOrderLoad(t, st, c.orders, p.GetId(), loadSpec{workers: 3, maxCalls: 3000, maxTime: 60 * time.Second, deadline: 10 * time.Second, pause: 10 * time.Millisecond})
+	l := startOrderLoad(t, st, []ordersv1.OrderServiceClient{c.orders}, p.GetId(), loadSpec{workers: 3, maxCalls: 3000, maxTime: 60 * time.Second, deadline: 10 * time.Second, pause: 10 * time.Millisecond})
 	begin := time.Now()
 	eventually(t, 20*time.Second, "orders succeed under load", func() (bool, string) { return l.count(begin, isOK) >= 30, "" })
 	signal(t, st.analytics.ctr, "KILL")
@@ -700,7 +700,7 @@ func TestOrdersGracefulStop(t *testing.T) {
 	st := needStack(t)
 	p := createProduct(t, st, 100000, 100)
 	c := clientsOf(t, st)
-	l := startOrderLoad(t, st, c.orders, p.GetId(), loadSpec{workers: 4, maxCalls: 3000, maxTime: 60 * time.Second, deadline: 10 * time.Second, pause: 5 * time.Millisecond})
+	l := startOrderLoad(t, st, []ordersv1.OrderServiceClient{c.orders}, p.GetId(), loadSpec{workers: 4, maxCalls: 3000, maxTime: 60 * time.Second, deadline: 10 * time.Second, pause: 5 * time.Millisecond})
 	begin := time.Now()
 	eventually(t, 20*time.Second, "orders succeed under load", func() (bool, string) { return l.count(begin, isOK) >= 30, "" })
 

@@ -61,6 +61,20 @@ type stack struct {
 	compose map[string]map[string]string
 	// overrides are what the harness sets on top of compose, per service.
 	overrides map[string]map[string]string
+	// launch starts one more replica of a service on the network, with
+	// the environment of the first; the caller removes it.
+	launch func(ctx context.Context, name string, extra map[string]string) (*service, error)
+}
+
+// replica starts another replica of svc, removed when the test ends.
+func (s *stack) replica(t *testing.T, svc *service) *service {
+	t.Helper()
+	r, err := s.launch(t.Context(), svc.name, s.overrides[svc.name])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { terminate(r.ctr) })
+	return r
 }
 
 func (s *stack) dbDSN(db string) string {
@@ -236,12 +250,14 @@ func startStack(ctx context.Context, dir string) (*stack, func(), error) {
 	}
 
 	st := &stack{signer: signer, pgDSN: pgDSN, pg: pg, nats: nats, otlp: otlp, compose: compose, overrides: map[string]map[string]string{}}
-	start := func(name string, extra map[string]string) (*service, error) {
+	st.launch = func(ctx context.Context, name string, extra map[string]string) (*service, error) {
 		env := maps.Clone(compose[name])
 		over := harnessEnv(otlp.addr)
 		maps.Copy(over, extra)
 		maps.Copy(env, over)
-		st.overrides[name] = over
+		if extra != nil || st.overrides[name] == nil {
+			st.overrides[name] = over
+		}
 		ctr, err := testcontainers.Run(ctx, imageOf(name),
 			testcontainers.WithEnv(env),
 			testcontainers.WithLabels(e2eLabel),
@@ -253,18 +269,27 @@ func startStack(ctx context.Context, dir string) (*stack, func(), error) {
 				hc.Tmpfs = map[string]string{"/tmp": ""}
 				hc.Binds = append(hc.Binds, jwksPath+":/etc/storefront/jwks.json:ro", tokens+":/etc/storefront/tokens:ro")
 			}),
+			// Replicas share the name: clients balance over its addresses.
 			network.WithNetwork([]string{name}, net),
 			testcontainers.WithWaitStrategy(wait.ForMappedPort(httpPort)),
 		)
-		cleanups = append(cleanups, func() { terminate(ctr) })
 		if err != nil {
+			terminate(ctr)
 			return nil, fmt.Errorf("start %s: %w", name, err)
 		}
 		svc := &service{name: name, ctr: ctr, env: env}
 		if err := svc.resolve(ctx); err != nil {
+			terminate(ctr)
 			return nil, err
 		}
 		return svc, nil
+	}
+	start := func(name string, extra map[string]string) (*service, error) {
+		svc, err := st.launch(ctx, name, extra)
+		if err == nil {
+			cleanups = append(cleanups, func() { terminate(svc.ctr) })
+		}
+		return svc, err
 	}
 
 	if st.catalogue, err = start("catalogue", nil); err != nil {
