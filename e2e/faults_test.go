@@ -102,6 +102,9 @@ func restart(t *testing.T, ctr *testcontainers.DockerContainer, svc *service) {
 	}
 }
 
+// loadStock is the stock of a product the load scenarios order from.
+const loadStock = 100000
+
 // call is one RPC of a load: when it ran, its trace and its outcome.
 type call struct {
 	start, end time.Time
@@ -263,8 +266,9 @@ func queryInt(t *testing.T, st *stack, db, sql string, args ...any) int64 {
 // order holds a CONFIRMED reservation of exactly its quantity; and no
 // live reservation is left without an order, once the attempts have
 // released theirs. It returns the units the confirmed orders hold.
-func checkStock(t *testing.T, st *stack, productID string, initial int64) int64 {
+func checkStock(t *testing.T, st *stack, productID string) int64 {
 	t.Helper()
+	const initial = loadStock
 	stock := stockOf(t, st, productID)
 	held := queryInt(t, st, "catalogue", `SELECT coalesce(sum(i.quantity), 0) FROM reservation_items i JOIN reservations r ON r.id = i.reservation_id
 		WHERE i.product_id = $1 AND r.status IN ('ACTIVE', 'CONFIRMED')`, productID)
@@ -340,8 +344,7 @@ func serverSpans(t *testing.T, st *stack, calls []call) []time.Duration {
 // within the breaker's open timeout plus a margin; stock adds up.
 func TestCatalogueDownOpensBreaker(t *testing.T) {
 	st := needStack(t)
-	const initial = 100000
-	p := createProduct(t, st, initial, 100)
+	p := createProduct(t, st, loadStock, 100)
 	c := clientsOf(t, st)
 	l := startOrderLoad(t, st, []ordersv1.OrderServiceClient{c.orders}, p.GetId(), loadSpec{workers: 4, maxCalls: 6000, maxTime: 90 * time.Second, deadline: 10 * time.Second, pause: 20 * time.Millisecond})
 	begin := time.Now()
@@ -394,7 +397,7 @@ func TestCatalogueDownOpensBreaker(t *testing.T) {
 	if bound := breakerOpenTimeout + 5*time.Second; recovered > bound {
 		t.Errorf("orders recovered %v after catalogue was back, want ≤ %v", recovered, bound)
 	}
-	units := checkStock(t, st, p.GetId(), initial)
+	units := checkStock(t, st, p.GetId())
 	reportf("3 catalogue down", "server p99 ≤ 5 ms", "breaker open %v after stop; %d fast failures, server p99 %v (client p99 %v)",
 		opened.Round(time.Millisecond), len(rejected), p99.Round(10*time.Microsecond), quantile(rejectedClient, 0.99).Round(10*time.Microsecond))
 	reportf("3 catalogue down", fmt.Sprintf("≤ %v", breakerOpenTimeout+5*time.Second), "orders succeed again %v after catalogue is back (open timeout %v); outcomes %v", recovered.Round(time.Millisecond), breakerOpenTimeout, outcomes(calls))
@@ -441,7 +444,7 @@ func analyticsCountsExactly(t *testing.T, st *stack, productID string, want int)
 // drains and analytics counts every order exactly once.
 func TestNATSDownOrdersContinue(t *testing.T) {
 	st := needStack(t)
-	p := createProduct(t, st, 100000, 100)
+	p := createProduct(t, st, loadStock, 100)
 	c := clientsOf(t, st)
 	l := startOrderLoad(t, st, []ordersv1.OrderServiceClient{c.orders}, p.GetId(), loadSpec{workers: 2, maxCalls: 3000, maxTime: 90 * time.Second, deadline: 10 * time.Second, pause: 50 * time.Millisecond})
 	begin := time.Now()
@@ -475,7 +478,7 @@ func TestNATSDownOrdersContinue(t *testing.T) {
 	drained := time.Since(back)
 	placed := distinctOK(calls)
 	counted := analyticsCountsExactly(t, st, p.GetId(), len(placed))
-	checkStock(t, st, p.GetId(), 100000)
+	checkStock(t, st, p.GetId())
 	reportf("4 NATS down 20 s", "every PlaceOrder OK", "%d of %d orders placed while NATS was down; %d events waited in orders' outbox", during, during, pendingAtReturn)
 	reportf("4 NATS down 20 s", "outbox 0; analytics = orders", "outboxes empty ≤ %v after NATS was back (polled after the load); analytics counts all %d orders exactly once, %v after that",
 		drained.Round(100*time.Millisecond), len(placed), counted.Round(100*time.Millisecond))
@@ -485,7 +488,7 @@ func TestNATSDownOrdersContinue(t *testing.T) {
 // restarted: it counts every distinct order exactly once.
 func TestAnalyticsKilledCountsOnce(t *testing.T) {
 	st := needStack(t)
-	p := createProduct(t, st, 100000, 100)
+	p := createProduct(t, st, loadStock, 100)
 	c := clientsOf(t, st)
 	l := startOrderLoad(t, st, []ordersv1.OrderServiceClient{c.orders}, p.GetId(), loadSpec{workers: 3, maxCalls: 3000, maxTime: 60 * time.Second, deadline: 10 * time.Second, pause: 10 * time.Millisecond})
 	begin := time.Now()
@@ -698,7 +701,7 @@ func TestPostgresPausedFailsWithinCeiling(t *testing.T) {
 // service accepted is there after it restarts.
 func TestOrdersGracefulStop(t *testing.T) {
 	st := needStack(t)
-	p := createProduct(t, st, 100000, 100)
+	p := createProduct(t, st, loadStock, 100)
 	c := clientsOf(t, st)
 	l := startOrderLoad(t, st, []ordersv1.OrderServiceClient{c.orders}, p.GetId(), loadSpec{workers: 4, maxCalls: 3000, maxTime: 60 * time.Second, deadline: 10 * time.Second, pause: 5 * time.Millisecond})
 	begin := time.Now()
@@ -791,7 +794,7 @@ func TestOrdersGracefulStop(t *testing.T) {
 			t.Errorf("accepted order %s after restart: %v", call.orderID, err)
 		}
 	}
-	checkStock(t, st, p.GetId(), 100000)
+	checkStock(t, st, p.GetId())
 	reportf("9 graceful stop", "in-flight OK; NOT_SERVING first; none lost", "%d in flight at SIGTERM, %d OK; NOT_SERVING %v after SIGTERM, listener gone %v after; exit %v after; %d accepted orders all present",
 		inFlight, inFlightOK, notServing.Sub(term).Round(time.Millisecond), firstError.Sub(notServing).Round(time.Millisecond), exited.Sub(term).Round(100*time.Millisecond), accepted)
 }

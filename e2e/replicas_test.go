@@ -80,8 +80,7 @@ func TestTwoReplicasSurviveOneKilled(t *testing.T) {
 	restart(t, st.orders.ctr, st.orders)
 	ord2 := st.replica(t, st.orders)
 
-	const initial = 100000
-	p := createProduct(t, st, initial, 100)
+	p := createProduct(t, st, loadStock, 100)
 	c1 := clientsOf(t, st)
 	c2 := ordersv1.NewOrderServiceClient(dial(t, ord2.grpc))
 	l := startOrderLoad(t, st, []ordersv1.OrderServiceClient{c1.orders, c2}, p.GetId(), loadSpec{workers: 4, maxCalls: 4000, maxTime: 60 * time.Second, deadline: 10 * time.Second, pause: 20 * time.Millisecond})
@@ -151,7 +150,7 @@ func TestTwoReplicasSurviveOneKilled(t *testing.T) {
 		t.Errorf("OrderPlaced per order: %d published twice, %d missing, of %d", twice, missing, len(placed))
 	}
 	analyticsCountsExactly(t, st, p.GetId(), len(placed))
-	units := checkStock(t, st, p.GetId(), initial)
+	units := checkStock(t, st, p.GetId())
 	reportf("13 two replicas each", "orders keep succeeding", "after SIGKILL of one catalogue: %d of %d calls failed (%.1f%%), the last %v after the kill",
 		failed, after, 100*float64(failed)/float64(after), lastFailure.Round(time.Millisecond))
 	reportf("13 two replicas each", "each order published once; stock adds up", "%d orders, each OrderPlaced once in the stream, counted once by analytics; %d units held", len(placed), units)
