@@ -91,12 +91,13 @@ test-integration: images-deps ## Integration tests on real Postgres and NATS (te
 	$(GO) test -count=1 -timeout 20m $(GO_TEST_FLAGS) $(PKGS)
 
 .PHONY: test-e2e
-test-e2e: images-deps images ## End-to-end suite: the whole system in containers, under faults; summary in .cache/test-output/e2e/report.md
+test-e2e: images-deps images ## End-to-end suite: the whole system in containers, under faults, and a real browser; summary in .cache/test-output/e2e/report.md
+	@bash e2e/install-chromium.sh
 	@set -a; . ./$(IMAGES_ENV); set +a; \
 	trap 'bash e2e/remove-leftovers.sh' EXIT; \
 	mkdir -p $(CURDIR)/.cache/test-output; \
 	rm -f .cache/test-output/e2e/report.md; \
-	$(GO) test -count=1 -timeout 15m -outputdir $(CURDIR)/.cache/test-output $(GO_TEST_FLAGS) $(E2E_PKGS); \
+	$(GO) test -count=1 -timeout 15m -outputdir $(CURDIR)/.cache/test-output -artifacts $(GO_TEST_FLAGS) $(E2E_PKGS); \
 	if [ -f .cache/test-output/e2e/report.md ]; then cat .cache/test-output/e2e/report.md; fi
 
 .PHONY: test

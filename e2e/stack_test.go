@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	stdnet "net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -61,6 +62,9 @@ type stack struct {
 	compose map[string]map[string]string
 	// overrides are what the harness sets on top of compose, per service.
 	overrides map[string]map[string]string
+	// shopAddr is where the browser scenario serves the shop page, and
+	// shopOrigin its origin, which the services' CORS allows.
+	shopAddr, shopOrigin string
 	// launch starts one more replica of a service on the network, with
 	// the environment of the first; the caller removes it.
 	launch func(ctx context.Context, name string, extra map[string]string) (*service, error)
@@ -101,8 +105,10 @@ func envOr(key, def string) string {
 // every service: its own token issuer (compose's dev key signs nothing
 // here), span export to the in-process receiver, and a shorter breaker
 // timeout so the catalogue outage scenario fits the suite's time.
-func harnessEnv(otlpAddr string) map[string]string {
+func harnessEnv(otlpAddr, corsOrigins string) map[string]string {
 	return map[string]string{
+		// Compose's origins plus the shop page the browser scenario serves.
+		"CORS_ALLOWED_ORIGINS":        corsOrigins,
 		"AUTH_ISSUER":                 issuer,
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + otlpAddr,
 		"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
@@ -249,10 +255,15 @@ func startStack(ctx context.Context, dir string) (*stack, func(), error) {
 		return fail(err)
 	}
 
-	st := &stack{signer: signer, pgDSN: pgDSN, pg: pg, nats: nats, otlp: otlp, compose: compose, overrides: map[string]map[string]string{}}
+	// The shop page's origin must be allowed before the services start.
+	shopAddr, err := freeLoopbackAddr(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	st := &stack{shopAddr: shopAddr, shopOrigin: "http://" + shopAddr, signer: signer, pgDSN: pgDSN, pg: pg, nats: nats, otlp: otlp, compose: compose, overrides: map[string]map[string]string{}}
 	st.launch = func(ctx context.Context, name string, extra map[string]string) (*service, error) {
 		env := maps.Clone(compose[name])
-		over := harnessEnv(otlp.addr)
+		over := harnessEnv(otlp.addr, compose[name]["CORS_ALLOWED_ORIGINS"]+","+st.shopOrigin)
 		maps.Copy(over, extra)
 		maps.Copy(env, over)
 		if extra != nil || st.overrides[name] == nil {
@@ -304,6 +315,16 @@ func startStack(ctx context.Context, dir string) (*stack, func(), error) {
 		return fail(err)
 	}
 	return st, cleanup, nil
+}
+
+// freeLoopbackAddr returns a loopback address with a port free right now.
+func freeLoopbackAddr(ctx context.Context) (string, error) {
+	lis, err := (&stdnet.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := lis.Addr().String()
+	return addr, lis.Close()
 }
 
 // resolve waits until the service is ready and records its mapped ports,

@@ -2,8 +2,9 @@
 # stack.sh runs the local Storefront stack (compose.yaml) for the Makefile:
 #
 #   up            pick Postgres/NATS images, build the service images, start
-#                 everything, wait until healthy, seed demo data, print endpoints
-#   down          stop and remove the stack (data volumes are kept)
+#                 everything, wait until healthy, seed demo data, start the
+#                 demo shop page (tools/shopfront), print endpoints
+#   down          stop the demo shop, remove the stack (data volumes are kept)
 #   down-volumes  stop and remove the stack and its data volumes
 #   seed          seed demo data into the running stack (idempotent)
 #   tokens        (re)mint the service tokens the stack mounts (up does this)
@@ -13,6 +14,8 @@
 # Environment:
 #   STOREFRONT_PUBLISH_INFRA=1  also publish Postgres and NATS on 127.0.0.1
 #                               (compose.infra-ports.yaml)
+#   STOREFRONT_SHOP_ADDR        the demo shop's address (default 127.0.0.1:8080;
+#                               the services' CORS allows :8080)
 #   STOREFRONT_UP_TIMEOUT       seconds to wait for health (default 180)
 #   STOREFRONT_SEED_PRODUCTS    demo products to seed (default 1000)
 #   STOREFRONT_SKIP_SEED=1      do not seed on up
@@ -27,6 +30,9 @@ project="${COMPOSE_PROJECT_NAME:-storefront}"
 images_env="$repo/.cache/images.env"
 ctl="$repo/bin/storefrontctl"
 tokens_dir="$repo/.cache/compose/tokens"
+shop_bin="$repo/bin/shopfront"
+shop_pid="$repo/.cache/compose/shopfront.pid"
+shop_log="$repo/.cache/compose/shopfront.log"
 token_ttl="${STOREFRONT_SERVICE_TOKEN_TTL:-720h}"
 up_timeout="${STOREFRONT_UP_TIMEOUT:-180}"
 
@@ -135,6 +141,36 @@ mint_tokens() {
 	log "minted service tokens in ${tokens_dir#"$repo"/} (valid $token_ttl)"
 }
 
+# start_shop builds tools/shopfront and runs it in the background on
+# 127.0.0.1:8080 (STOREFRONT_SHOP_ADDR) with a dev customer token; stop_shop
+# ends it. The page calls the services from the browser, so it is a host
+# process next to the published ports rather than a container.
+start_shop() {
+	stop_shop
+	(cd "$repo" && go build -o "$shop_bin" ./tools/shopfront) || die "go build of shopfront failed"
+	local token addr="${STOREFRONT_SHOP_ADDR:-127.0.0.1:8080}"
+	token="$("$ctl" token --key "$here/dev-signing-key.json" --sub shopper --role customer --ttl 12h)" ||
+		die "cannot mint the shop token"
+	mkdir -p "$(dirname "$shop_pid")"
+	STOREFRONT_TOKEN="$token" nohup "$shop_bin" -addr "$addr" >"$shop_log" 2>&1 &
+	echo $! >"$shop_pid"
+	for _ in $(seq 1 50); do
+		if curl -fsS "http://$addr/healthz" >/dev/null 2>&1; then
+			log "demo shop on http://$addr (log ${shop_log#"$repo"/})"
+			return 0
+		fi
+		sleep 0.2
+	done
+	die "the demo shop did not start; see ${shop_log#"$repo"/}"
+}
+
+stop_shop() {
+	if [ -f "$shop_pid" ]; then
+		kill "$(cat "$shop_pid")" 2>/dev/null || true
+		rm -f "$shop_pid"
+	fi
+}
+
 seed() {
 	[ -x "$ctl" ] || build_ctl
 	local token
@@ -155,6 +191,7 @@ Storefront is up (compose project storefront).
   catalogue   127.0.0.1:50051   http://127.0.0.1:8081              http://127.0.0.1:9091/metrics
   orders      127.0.0.1:50052   http://127.0.0.1:8082              http://127.0.0.1:9092/metrics
   analytics   127.0.0.1:50053   http://127.0.0.1:8083              http://127.0.0.1:9093/metrics
+  demo shop   http://127.0.0.1:8080 (tools/shopfront, a browser client; orders as "shopper")
 
 Try:
   curl -s http://127.0.0.1:8081/readyz
@@ -189,14 +226,17 @@ up)
 	if [ "${STOREFRONT_SKIP_SEED:-0}" != 1 ]; then
 		seed
 	fi
+	start_shop
 	endpoints
 	;;
 down)
+	stop_shop
 	check_docker
 	load_images
 	compose down --remove-orphans
 	;;
 down-volumes)
+	stop_shop
 	check_docker
 	load_images
 	compose down --remove-orphans --volumes
