@@ -179,6 +179,21 @@ func startOrderLoad(t *testing.T, st *stack, orders []ordersv1.OrderServiceClien
 	return l
 }
 
+// orderLoad creates a product with loadStock, starts an order load on it
+// over the clients and waits until warm orders have succeeded. It returns
+// the product, the load and when the load began.
+func orderLoad(t *testing.T, st *stack, clients []ordersv1.OrderServiceClient, spec loadSpec, warm int) (*cataloguev1.Product, *load, time.Time) {
+	t.Helper()
+	p := createProduct(t, st, loadStock, 100)
+	l := startOrderLoad(t, st, clients, p.GetId(), spec)
+	begin := time.Now()
+	eventually(t, 20*time.Second, "orders succeed under load", func() (bool, string) {
+		n := l.count(begin, isOK)
+		return n >= warm, fmt.Sprintf("%d OK, outcomes %v", n, outcomes(l.snapshot()))
+	})
+	return p, l, begin
+}
+
 // halt stops the load, waits for calls in flight, and returns every call.
 func (l *load) halt() []call {
 	l.mu.Lock()
@@ -344,14 +359,7 @@ func serverSpans(t *testing.T, st *stack, calls []call) []time.Duration {
 // within the breaker's open timeout plus a margin; stock adds up.
 func TestCatalogueDownOpensBreaker(t *testing.T) {
 	st := needStack(t)
-	p := createProduct(t, st, loadStock, 100)
-	c := clientsOf(t, st)
-	l := startOrderLoad(t, st, []ordersv1.OrderServiceClient{c.orders}, p.GetId(), loadSpec{workers: 4, maxCalls: 6000, maxTime: 90 * time.Second, deadline: 10 * time.Second, pause: 20 * time.Millisecond})
-	begin := time.Now()
-	eventually(t, 20*time.Second, "orders succeed under load", func() (bool, string) {
-		n := l.count(begin, isOK)
-		return n >= 20, fmt.Sprintf("%d OK, outcomes %v", n, outcomes(l.snapshot()))
-	})
+	p, l, _ := orderLoad(t, st, []ordersv1.OrderServiceClient{clientsOf(t, st).orders}, loadSpec{workers: 4, maxCalls: 6000, maxTime: 90 * time.Second, deadline: 10 * time.Second, pause: 20 * time.Millisecond}, 20)
 
 	down := time.Now()
 	stopFor(t, st.catalogue.ctr)
@@ -444,11 +452,7 @@ func analyticsCountsExactly(t *testing.T, st *stack, productID string, want int)
 // drains and analytics counts every order exactly once.
 func TestNATSDownOrdersContinue(t *testing.T) {
 	st := needStack(t)
-	p := createProduct(t, st, loadStock, 100)
-	c := clientsOf(t, st)
-	l := startOrderLoad(t, st, []ordersv1.OrderServiceClient{c.orders}, p.GetId(), loadSpec{workers: 2, maxCalls: 3000, maxTime: 90 * time.Second, deadline: 10 * time.Second, pause: 50 * time.Millisecond})
-	begin := time.Now()
-	eventually(t, 20*time.Second, "orders succeed under load", func() (bool, string) { return l.count(begin, isOK) >= 10, "" })
+	p, l, _ := orderLoad(t, st, []ordersv1.OrderServiceClient{clientsOf(t, st).orders}, loadSpec{workers: 2, maxCalls: 3000, maxTime: 90 * time.Second, deadline: 10 * time.Second, pause: 50 * time.Millisecond}, 10)
 
 	down := time.Now()
 	stopFor(t, st.nats)
@@ -488,11 +492,7 @@ func TestNATSDownOrdersContinue(t *testing.T) {
 // restarted: it counts every distinct order exactly once.
 func TestAnalyticsKilledCountsOnce(t *testing.T) {
 	st := needStack(t)
-	p := createProduct(t, st, loadStock, 100)
-	c := clientsOf(t, st)
-	l := startOrderLoad(t, st, []ordersv1.OrderServiceClient{c.orders}, p.GetId(), loadSpec{workers: 3, maxCalls: 3000, maxTime: 60 * time.Second, deadline: 10 * time.Second, pause: 10 * time.Millisecond})
-	begin := time.Now()
-	eventually(t, 20*time.Second, "orders succeed under load", func() (bool, string) { return l.count(begin, isOK) >= 30, "" })
+	p, l, _ := orderLoad(t, st, []ordersv1.OrderServiceClient{clientsOf(t, st).orders}, loadSpec{workers: 3, maxCalls: 3000, maxTime: 60 * time.Second, deadline: 10 * time.Second, pause: 10 * time.Millisecond}, 30)
 	signal(t, st.analytics.ctr, "KILL")
 	killed := time.Now()
 	waitExited(t, st.analytics.ctr, 10*time.Second)
@@ -521,24 +521,31 @@ func countBefore(calls []call, t time.Time) int {
 	return n
 }
 
-// deadLetters counts the messages in the dead-letter stream; none when it
-// was never created.
-func deadLetters(t *testing.T, st *stack) uint64 {
+// jetStreamOf connects to the stack's NATS from this process; the
+// connection closes when the test ends.
+func jetStreamOf(t *testing.T, st *stack) jetstream.JetStream {
 	t.Helper()
 	var nc *nats.Conn
-	_, err := testenv.WaitReachable(t.Context(), st.nats, "4222/tcp", func(_ context.Context, hostPort string) error {
+	if _, err := testenv.WaitReachable(t.Context(), st.nats, "4222/tcp", func(_ context.Context, hostPort string) error {
 		var err error
 		nc, err = nats.Connect("nats://"+hostPort, nats.Timeout(2*time.Second))
 		return err
-	})
-	if err != nil {
+	}); err != nil {
 		t.Fatalf("connect to NATS: %v", err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return js
+}
+
+// deadLetters counts the messages in the dead-letter stream; none when it
+// was never created.
+func deadLetters(t *testing.T, st *stack) uint64 {
+	t.Helper()
+	js := jetStreamOf(t, st)
 	s, err := js.Stream(t.Context(), broker.DeadLetterStream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return 0
@@ -701,11 +708,7 @@ func TestPostgresPausedFailsWithinCeiling(t *testing.T) {
 // service accepted is there after it restarts.
 func TestOrdersGracefulStop(t *testing.T) {
 	st := needStack(t)
-	p := createProduct(t, st, loadStock, 100)
-	c := clientsOf(t, st)
-	l := startOrderLoad(t, st, []ordersv1.OrderServiceClient{c.orders}, p.GetId(), loadSpec{workers: 4, maxCalls: 3000, maxTime: 60 * time.Second, deadline: 10 * time.Second, pause: 5 * time.Millisecond})
-	begin := time.Now()
-	eventually(t, 20*time.Second, "orders succeed under load", func() (bool, string) { return l.count(begin, isOK) >= 30, "" })
+	p, l, begin := orderLoad(t, st, []ordersv1.OrderServiceClient{clientsOf(t, st).orders}, loadSpec{workers: 4, maxCalls: 3000, maxTime: 60 * time.Second, deadline: 10 * time.Second, pause: 5 * time.Millisecond}, 30)
 
 	// Watch health on a connection of its own every 20 ms.
 	type seen struct {

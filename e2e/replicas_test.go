@@ -1,36 +1,21 @@
 package e2e
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	ordersv1 "github.com/storefront-go/storefront/libs/gen/orders/v1"
-	"github.com/storefront-go/storefront/libs/testenv"
 )
 
 // placedMessages counts, per order id in ids, the OrderPlaced messages in
 // the orders stream.
 func placedMessages(t *testing.T, st *stack, ids map[string]bool) map[string]int {
 	t.Helper()
-	var nc *nats.Conn
-	if _, err := testenv.WaitReachable(t.Context(), st.nats, "4222/tcp", func(_ context.Context, hostPort string) error {
-		var err error
-		nc, err = nats.Connect("nats://"+hostPort, nats.Timeout(2*time.Second))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamOf(t, st)
 	stream, err := js.Stream(t.Context(), "ORDERS")
 	if err != nil {
 		t.Fatalf("orders stream: %v", err)
@@ -80,12 +65,8 @@ func TestTwoReplicasSurviveOneKilled(t *testing.T) {
 	restart(t, st.orders.ctr, st.orders)
 	ord2 := st.replica(t, st.orders)
 
-	p := createProduct(t, st, loadStock, 100)
-	c1 := clientsOf(t, st)
-	c2 := ordersv1.NewOrderServiceClient(dial(t, ord2.grpc))
-	l := startOrderLoad(t, st, []ordersv1.OrderServiceClient{c1.orders, c2}, p.GetId(), loadSpec{workers: 4, maxCalls: 4000, maxTime: 60 * time.Second, deadline: 10 * time.Second, pause: 20 * time.Millisecond})
-	begin := time.Now()
-	eventually(t, 20*time.Second, "orders succeed on both replicas", func() (bool, string) { return l.count(begin, isOK) >= 40, "" })
+	p, l, begin := orderLoad(t, st, []ordersv1.OrderServiceClient{clientsOf(t, st).orders, ordersv1.NewOrderServiceClient(dial(t, ord2.grpc))},
+		loadSpec{workers: 4, maxCalls: 4000, maxTime: 60 * time.Second, deadline: 10 * time.Second, pause: 20 * time.Millisecond}, 40)
 
 	signal(t, st.catalogue.ctr, "KILL")
 	killed := time.Now()
