@@ -84,9 +84,6 @@ type Keys interface {
 	// and reports claimed. Otherwise it returns the record that holds it;
 	// found is false when that record vanished meanwhile (try again).
 	Claim(ctx context.Context, c Claim) (rec KeyRecord, claimed, found bool, err error)
-	// Lookup reads a live key without claiming it; found is false when
-	// there is none.
-	Lookup(ctx context.Context, customerID, key string) (rec KeyRecord, found bool, err error)
 	// Abandon frees a claim that did not produce an order, so a retry with
 	// the same key can proceed. It does nothing to a completed key.
 	Abandon(ctx context.Context, ref KeyRef) error

@@ -31,8 +31,8 @@ type memStore struct {
 	commitThenFail bool
 	// getErr, when set, fails Get.
 	getErr error
-	// claims counts Claim calls, lookups Lookup calls.
-	claims, lookups int
+	// claims counts Claim calls.
+	claims int
 	// claimGate, when set, holds every Claim until it is closed or the
 	// call's context ends, as a stalled database would; claimStarted, when
 	// set, is told of each.
@@ -74,17 +74,6 @@ func (m *memStore) Claim(ctx context.Context, c app.Claim) (app.KeyRecord, bool,
 		return app.KeyRecord{}, true, true, nil
 	}
 	return app.KeyRecord{RequestHash: cur.hash, OrderID: cur.orderID, Completed: cur.completed, Placed: cur.placed}, false, true, nil
-}
-
-func (m *memStore) Lookup(_ context.Context, customerID, key string) (app.KeyRecord, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.lookups++
-	cur, ok := m.keys[[2]string{customerID, key}]
-	if !ok || !cur.expiresAt.After(time.Now()) {
-		return app.KeyRecord{}, false, nil
-	}
-	return app.KeyRecord{RequestHash: cur.hash, OrderID: cur.orderID, Completed: cur.completed, Placed: cur.placed}, true, nil
 }
 
 func (m *memStore) Abandon(_ context.Context, ref app.KeyRef) error {

@@ -106,20 +106,12 @@ func (e *callerGoneError) Unwrap() error { return e.err }
 // attempt (on another replica, say) holds the key, polls for its stored
 // answer for up to DuplicateWait.
 func (s *Service) claimOrWait(ctx context.Context, customer, key string, items []domain.Item, hash []byte) (domain.Order, error) {
-	if unavailable := s.d.Catalogue.Unavailable(); unavailable != nil {
+	if err := s.d.Catalogue.Unavailable(); err != nil {
 		// Catalogue is known to be down: an attempt would claim the key only
-		// to free it again. Fail at once, with one read so that a retry of
-		// an order placed earlier still gets its answer.
-		rec, found, err := s.d.Keys.Lookup(ctx, customer, key)
-		switch {
-		case err != nil:
-			return domain.Order{}, fmt.Errorf("look up idempotency key: %w", err)
-		case found && !bytes.Equal(rec.RequestHash, hash):
-			return domain.Order{}, domain.ErrIdempotencyMismatch
-		case found && rec.Completed:
-			return rec.Placed, nil
-		}
-		return domain.Order{}, unavailable
+		// to free it again. Fail at once, without touching the database,
+		// which an outage's retry storm would otherwise load; a retry of an
+		// order placed earlier gets its stored answer once catalogue is back.
+		return domain.Order{}, err
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, s.cfg.DuplicateWait)
 	defer cancel()

@@ -43,13 +43,13 @@ func (s *Store) Claim(ctx context.Context, c app.Claim) (app.KeyRecord, bool, bo
 		return app.KeyRecord{}, false, false, fmt.Errorf("claim key %q of customer %s: %w", c.Key, c.CustomerID, err)
 	}
 
-	rec, found, err := s.Lookup(ctx, c.CustomerID, c.Key)
+	rec, found, err := s.lookup(ctx, c.CustomerID, c.Key)
 	// Not found: abandoned or expired since the INSERT; the caller tries again.
 	return rec, false, found, err
 }
 
-// Lookup reads a live key without claiming it.
-func (s *Store) Lookup(ctx context.Context, customerID, key string) (app.KeyRecord, bool, error) {
+// lookup reads a live key without claiming it.
+func (s *Store) lookup(ctx context.Context, customerID, key string) (app.KeyRecord, bool, error) {
 	var (
 		rec      app.KeyRecord
 		state    string
