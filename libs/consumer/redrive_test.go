@@ -130,7 +130,19 @@ func TestRedriveReachesOnlyItsConsumer(t *testing.T) {
 	settled := func(durables ...string) func() bool {
 		return func() bool {
 			for _, d := range durables {
-				info := e.consumerInfo(t, d)
+				// A runner creates its consumer as it starts: one not
+				// there yet has not settled.
+				c, err := e.js.Consumer(t.Context(), testStream, d)
+				if errors.Is(err, jetstream.ErrConsumerNotFound) {
+					return false
+				}
+				if err != nil {
+					t.Fatalf("look up consumer %s: %v", d, err)
+				}
+				info, err := c.Info(t.Context())
+				if err != nil {
+					t.Fatalf("consumer %s info: %v", d, err)
+				}
 				if info.NumPending != 0 || info.NumAckPending != 0 {
 					return false
 				}
