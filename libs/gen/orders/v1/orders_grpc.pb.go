@@ -33,6 +33,11 @@ const (
 type OrderServiceClient interface {
 	// PlaceOrder reserves stock and records a confirmed order. The same
 	// idempotency_key with the same request returns the same order.
+	// UNAVAILABLE with ErrorInfo reason NOTHING_RESERVED means the order
+	// failed before any stock was reserved for it (catalogue's circuit
+	// breaker is open, or pricing failed): nothing was reserved or recorded.
+	// Other UNAVAILABLE answers leave the outcome open; retry with the same
+	// key to learn it.
 	PlaceOrder(ctx context.Context, in *PlaceOrderRequest, opts ...grpc.CallOption) (*PlaceOrderResponse, error)
 	// GetOrder returns one order.
 	GetOrder(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*GetOrderResponse, error)
@@ -99,6 +104,11 @@ func (c *orderServiceClient) CancelOrder(ctx context.Context, in *CancelOrderReq
 type OrderServiceServer interface {
 	// PlaceOrder reserves stock and records a confirmed order. The same
 	// idempotency_key with the same request returns the same order.
+	// UNAVAILABLE with ErrorInfo reason NOTHING_RESERVED means the order
+	// failed before any stock was reserved for it (catalogue's circuit
+	// breaker is open, or pricing failed): nothing was reserved or recorded.
+	// Other UNAVAILABLE answers leave the outcome open; retry with the same
+	// key to learn it.
 	PlaceOrder(context.Context, *PlaceOrderRequest) (*PlaceOrderResponse, error)
 	// GetOrder returns one order.
 	GetOrder(context.Context, *GetOrderRequest) (*GetOrderResponse, error)

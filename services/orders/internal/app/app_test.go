@@ -147,6 +147,33 @@ func TestPlaceOrderFailsFastWhileCatalogueIsDown(t *testing.T) {
 	}
 }
 
+// An order that fails while pricing reserved nothing and says so; one whose
+// reservation call failed may have reserved, and does not claim otherwise.
+func TestPlaceOrderTellsWhenNothingWasReserved(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		set     func(*fakeCatalogue, error)
+		nothing bool
+	}{
+		{"pricing fails", func(c *fakeCatalogue, err error) { c.productsErr = err }, true},
+		{"reservation fails", func(c *fakeCatalogue, err error) { c.reserveErr = err }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, app.Config{})
+			f.cat.mu.Lock()
+			tc.set(f.cat, &domain.CatalogueUnavailableError{Reason: "not reachable"})
+			f.cat.mu.Unlock()
+			_, err := f.svc.PlaceOrder(t.Context(), alice, placeReq("key-0001", domain.Item{ProductID: apple.ID, Quantity: 1}))
+			unavailable, ok := errors.AsType[*domain.CatalogueUnavailableError](err)
+			if !ok || unavailable.NothingReserved != tc.nothing {
+				t.Errorf("PlaceOrder: %v (%+v), want catalogue unavailable with NothingReserved %t", err, unavailable, tc.nothing)
+			}
+		})
+	}
+}
+
 func TestPlaceOrderConcurrentDuplicatesMakeOneOrder(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, app.Config{})

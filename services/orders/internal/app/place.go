@@ -181,6 +181,12 @@ func (s *Service) place(ctx context.Context, key KeyRef, items []domain.Item) (_
 	}
 	products, err := s.d.Catalogue.Products(ctx, ids)
 	if err != nil {
+		// Pricing is a read: nothing is reserved yet, and the caller may know it.
+		if unavailable, ok := errors.AsType[*domain.CatalogueUnavailableError](err); ok {
+			known := *unavailable
+			known.NothingReserved = true
+			return domain.Order{}, &known
+		}
 		return domain.Order{}, err
 	}
 	byID := make(map[uuid.UUID]domain.Product, len(products))

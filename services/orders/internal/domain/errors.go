@@ -13,6 +13,11 @@ import (
 const (
 	reasonInsufficientStock = "INSUFFICIENT_STOCK"
 	reasonReservationEnded  = "RESERVATION_ENDED"
+	// ReasonNothingReserved marks UNAVAILABLE for an order that failed
+	// before any stock could have been reserved for it (catalogue's breaker
+	// is open, or pricing failed): nothing was reserved or recorded, so a
+	// caller knows the outcome.
+	ReasonNothingReserved = "NOTHING_RESERVED"
 )
 
 // Sentinels the use cases return, alone or wrapped, or that the typed
@@ -170,6 +175,9 @@ type CatalogueUnavailableError struct {
 	// Unsent is set when the call never left this process (the circuit
 	// breaker rejected it), so it certainly had no effect.
 	Unsent bool
+	// NothingReserved is set when the order failed before it asked for a
+	// reservation: whatever catalogue did, it held no stock for it.
+	NothingReserved bool
 }
 
 // Error names catalogue and the reason.
@@ -183,9 +191,15 @@ func (e *CatalogueUnavailableError) Unwrap() error { return e.Cause }
 // Is makes errors.Is(err, ErrCatalogueUnavailable) true.
 func (e *CatalogueUnavailableError) Is(target error) bool { return target == ErrCatalogueUnavailable }
 
-// AppError is UNAVAILABLE naming catalogue; the cause goes to the logs.
+// AppError is UNAVAILABLE naming catalogue; the cause goes to the logs. An
+// order that certainly reserved nothing (Unsent or NothingReserved)
+// carries ReasonNothingReserved.
 func (e *CatalogueUnavailableError) AppError() *apperr.Error {
-	return apperr.Unavailable("catalogue", e.Error()).WithCause(e.Cause)
+	ae := apperr.Unavailable("catalogue", e.Error()).WithCause(e.Cause)
+	if e.Unsent || e.NothingReserved {
+		ae = ae.WithReason(ReasonNothingReserved)
+	}
+	return ae
 }
 
 // OrderStatusError says an order's status does not allow what was asked.

@@ -82,6 +82,29 @@ func TestStatus(t *testing.T) {
 	}
 }
 
+// An order that certainly reserved nothing (refused by the open breaker,
+// or failed while pricing) says so in its ErrorInfo, so a caller knows
+// nothing happened; one whose reservation call failed may have reserved,
+// and does not.
+func TestStatusTellsAnOrderThatReservedNothing(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		unsent, nothing bool
+		reason          string
+	}{{true, false, domain.ReasonNothingReserved}, {false, true, domain.ReasonNothingReserved}, {false, false, "UNAVAILABLE"}} {
+		st, _ := statusOf(t, &domain.CatalogueUnavailableError{Reason: "x", Cause: errors.New("x"), Unsent: tc.unsent, NothingReserved: tc.nothing})
+		var info *errdetails.ErrorInfo
+		for _, d := range st.Details() {
+			if i, ok := d.(*errdetails.ErrorInfo); ok {
+				info = i
+			}
+		}
+		if st.Code() != codes.Unavailable || info.GetReason() != tc.reason || info.GetMetadata()["dependency"] != "catalogue" {
+			t.Errorf("unsent %t, nothing reserved %t: %v %v, want UNAVAILABLE with reason %s naming catalogue", tc.unsent, tc.nothing, st.Code(), info, tc.reason)
+		}
+	}
+}
+
 // A status carries the typed error's own message, never the chain of
 // context the layers below wrapped around it.
 func TestStatusMessageHasNoInternalContext(t *testing.T) {

@@ -48,6 +48,11 @@ const (
 type OrderServiceClient interface {
 	// PlaceOrder reserves stock and records a confirmed order. The same
 	// idempotency_key with the same request returns the same order.
+	// UNAVAILABLE with ErrorInfo reason NOTHING_RESERVED means the order
+	// failed before any stock was reserved for it (catalogue's circuit
+	// breaker is open, or pricing failed): nothing was reserved or recorded.
+	// Other UNAVAILABLE answers leave the outcome open; retry with the same
+	// key to learn it.
 	PlaceOrder(context.Context, *connect.Request[v1.PlaceOrderRequest]) (*connect.Response[v1.PlaceOrderResponse], error)
 	// GetOrder returns one order.
 	GetOrder(context.Context, *connect.Request[v1.GetOrderRequest]) (*connect.Response[v1.GetOrderResponse], error)
@@ -132,6 +137,11 @@ func (c *orderServiceClient) CancelOrder(ctx context.Context, req *connect.Reque
 type OrderServiceHandler interface {
 	// PlaceOrder reserves stock and records a confirmed order. The same
 	// idempotency_key with the same request returns the same order.
+	// UNAVAILABLE with ErrorInfo reason NOTHING_RESERVED means the order
+	// failed before any stock was reserved for it (catalogue's circuit
+	// breaker is open, or pricing failed): nothing was reserved or recorded.
+	// Other UNAVAILABLE answers leave the outcome open; retry with the same
+	// key to learn it.
 	PlaceOrder(context.Context, *connect.Request[v1.PlaceOrderRequest]) (*connect.Response[v1.PlaceOrderResponse], error)
 	// GetOrder returns one order.
 	GetOrder(context.Context, *connect.Request[v1.GetOrderRequest]) (*connect.Response[v1.GetOrderResponse], error)
