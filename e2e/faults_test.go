@@ -281,9 +281,8 @@ func queryInt(t *testing.T, st *stack, db, sql string, args ...any) int64 {
 // order holds a CONFIRMED reservation of exactly its quantity; and no
 // live reservation is left without an order, once the attempts have
 // released theirs. It returns the units the confirmed orders hold.
-func checkStock(t *testing.T, st *stack, productID string) int64 {
+func checkStock(t *testing.T, st *stack, productID string, initial int64) int64 {
 	t.Helper()
-	const initial = loadStock
 	stock := stockOf(t, st, productID)
 	held := queryInt(t, st, "catalogue", `SELECT coalesce(sum(i.quantity), 0) FROM reservation_items i JOIN reservations r ON r.id = i.reservation_id
 		WHERE i.product_id = $1 AND r.status IN ('ACTIVE', 'CONFIRMED')`, productID)
@@ -405,7 +404,7 @@ func TestCatalogueDownOpensBreaker(t *testing.T) {
 	if bound := breakerOpenTimeout + 5*time.Second; recovered > bound {
 		t.Errorf("orders recovered %v after catalogue was back, want ≤ %v", recovered, bound)
 	}
-	units := checkStock(t, st, p.GetId())
+	units := checkStock(t, st, p.GetId(), loadStock)
 	reportf("3 catalogue down", "server p99 ≤ 5 ms", "breaker open %v after stop; %d fast failures, server p99 %v (client p99 %v)",
 		opened.Round(time.Millisecond), len(rejected), p99.Round(10*time.Microsecond), quantile(rejectedClient, 0.99).Round(10*time.Microsecond))
 	reportf("3 catalogue down", fmt.Sprintf("≤ %v", breakerOpenTimeout+5*time.Second), "orders succeed again %v after catalogue is back (open timeout %v); outcomes %v", recovered.Round(time.Millisecond), breakerOpenTimeout, outcomes(calls))
@@ -482,7 +481,7 @@ func TestNATSDownOrdersContinue(t *testing.T) {
 	drained := time.Since(back)
 	placed := distinctOK(calls)
 	counted := analyticsCountsExactly(t, st, p.GetId(), len(placed))
-	checkStock(t, st, p.GetId())
+	checkStock(t, st, p.GetId(), loadStock)
 	reportf("4 NATS down 20 s", "every PlaceOrder OK", "%d of %d orders placed while NATS was down; %d events waited in orders' outbox", during, during, pendingAtReturn)
 	reportf("4 NATS down 20 s", "outbox 0; analytics = orders", "outboxes empty ≤ %v after NATS was back (polled after the load); analytics counts all %d orders exactly once, %v after that",
 		drained.Round(100*time.Millisecond), len(placed), counted.Round(100*time.Millisecond))
@@ -797,7 +796,7 @@ func TestOrdersGracefulStop(t *testing.T) {
 			t.Errorf("accepted order %s after restart: %v", call.orderID, err)
 		}
 	}
-	checkStock(t, st, p.GetId())
+	checkStock(t, st, p.GetId(), loadStock)
 	reportf("9 graceful stop", "in-flight OK; NOT_SERVING first; none lost", "%d in flight at SIGTERM, %d OK; NOT_SERVING %v after SIGTERM, listener gone %v after; exit %v after; %d accepted orders all present",
 		inFlight, inFlightOK, notServing.Sub(term).Round(time.Millisecond), firstError.Sub(notServing).Round(time.Millisecond), exited.Sub(term).Round(100*time.Millisecond), accepted)
 }

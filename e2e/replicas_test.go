@@ -131,7 +131,7 @@ func TestTwoReplicasSurviveOneKilled(t *testing.T) {
 		t.Errorf("OrderPlaced per order: %d published twice, %d missing, of %d", twice, missing, len(placed))
 	}
 	analyticsCountsExactly(t, st, p.GetId(), len(placed))
-	units := checkStock(t, st, p.GetId())
+	units := checkStock(t, st, p.GetId(), loadStock)
 	reportf("13 two replicas each", "orders keep succeeding", "after SIGKILL of one catalogue: %d of %d calls failed (%.1f%%), the last %v after the kill",
 		failed, after, 100*float64(failed)/float64(after), lastFailure.Round(time.Millisecond))
 	reportf("13 two replicas each", "each order published once; stock adds up", "%d orders, each OrderPlaced once in the stream, counted once by analytics; %d units held", len(placed), units)
