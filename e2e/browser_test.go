@@ -94,20 +94,22 @@ func TestShopInARealBrowser(t *testing.T) {
 	startShopfront(t, st, st.shopAddr, "grace")
 
 	ctx := browser(t)
-	item := chromedp.CSS(fmt.Sprintf(`#products li[data-product-id=%q]`, p.GetId()))
+	item := fmt.Sprintf(`#products li[data-product-id=%q]`, p.GetId())
 	start := time.Now()
+	// Every step finds its element anew in page JavaScript: the page
+	// replaces list items as results arrive, and an action holding a node
+	// id from an earlier query fails ("Could not find node with given id").
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(st.shopOrigin+"/"),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`)),
-		chromedp.SendKeys(chromedp.CSS(`#search`), word),
-		chromedp.Click(chromedp.CSS(`#search-button`)),
-		chromedp.WaitVisible(item),
-		chromedp.Click(item),
-		chromedp.WaitVisible(chromedp.CSS(`#detail`)),
+		waitShown(`body[data-ready="true"]`),
+		typeInto(`#search`, word),
+		clickOn(`#search-button`),
+		clickOn(item),
+		waitShown(`#detail`),
 		waitText(`#available`, "5"),
-		chromedp.Click(chromedp.CSS(`#add-to-cart`)),
-		chromedp.SetValue(chromedp.CSS(`#quantity`), "2"),
-		chromedp.Click(chromedp.CSS(`#place-order`)),
+		clickOn(`#add-to-cart`),
+		typeInto(`#quantity`, "2"),
+		clickOn(`#place-order`),
 		waitNonEmpty(`#order-id`),
 		// The live stream shows the reservation.
 		waitText(`#available`, "3"),
@@ -176,6 +178,30 @@ func TestShopInARealBrowser(t *testing.T) {
 // waitText waits until the element's text is want.
 func waitText(sel, want string) chromedp.Action[chromedp.Void] {
 	return chromedp.Poll[chromedp.Void](fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e && e.textContent.trim() === %q; })()`, sel, want),
+		chromedp.WithPollingTimeout(20*time.Second))
+}
+
+// shown is a JavaScript test that sel matches a rendered, visible element.
+func shown(sel string) string {
+	return fmt.Sprintf(`document.querySelector(%q)?.checkVisibility?.() === true`, sel)
+}
+
+// waitShown waits until sel matches a visible element.
+func waitShown(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](shown(sel), chromedp.WithPollingTimeout(20*time.Second))
+}
+
+// clickOn waits until sel matches a visible element and clicks it, in one
+// evaluation, so the element clicked is the one just found.
+func clickOn(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](fmt.Sprintf(`(() => { if (!(%s)) return false; document.querySelector(%q).click(); return true; })()`, shown(sel), sel),
+		chromedp.WithPollingTimeout(20*time.Second))
+}
+
+// typeInto waits until sel matches a visible input and sets its value the
+// way typing does, with an input event.
+func typeInto(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](fmt.Sprintf(`(() => { if (!(%s)) return false; const e = document.querySelector(%q); e.focus(); e.value = %q; e.dispatchEvent(new Event("input", {bubbles: true})); e.dispatchEvent(new Event("change", {bubbles: true})); return true; })()`, shown(sel), sel, value),
 		chromedp.WithPollingTimeout(20*time.Second))
 }
 
