@@ -11,15 +11,9 @@ import (
 	"testing"
 
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
-)
 
-// configVar is one entry of `<service> env`.
-type configVar struct {
-	Name       string `json:"name"`
-	Default    string `json:"default"`
-	HasDefault bool   `json:"has_default"`
-	Required   bool   `json:"required"`
-}
+	"github.com/storefront-go/storefront/libs/config"
+)
 
 // optionalEnv is testdata/optional.env: the variables a deployment may
 // leave unset, each with the default the services must report for it.
@@ -33,7 +27,7 @@ func optionalEnv(t *testing.T) map[string]string {
 }
 
 // readsOf runs `<service> env` in the service's own container.
-func readsOf(t *testing.T, svc *service) map[string]configVar {
+func readsOf(t *testing.T, svc *service) map[string]config.Var {
 	t.Helper()
 	code, out, err := svc.ctr.Exec(t.Context(), []string{"/" + svc.name, "env"}, tcexec.Multiplexed())
 	if err != nil || code != 0 {
@@ -43,11 +37,11 @@ func readsOf(t *testing.T, svc *service) map[string]configVar {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var vars []configVar
+	var vars []config.Var
 	if err := json.Unmarshal(raw, &vars); err != nil {
 		t.Fatalf("%s env: %v\n%s", svc.name, err, raw)
 	}
-	byName := make(map[string]configVar, len(vars))
+	byName := make(map[string]config.Var, len(vars))
 	for _, v := range vars {
 		byName[v.Name] = v
 	}
