@@ -12,7 +12,10 @@ PKGS := ./libs/... ./services/catalogue/... ./services/orders/... ./services/ana
 E2E_PKGS := ./e2e/...
 # Module directories. Each builds and tidies on its own (GOWORK=off); go.work
 # is a convenience on top.
-MODULES := libs services/catalogue services/orders services/analytics e2e tools
+MODULES := libs services/catalogue services/orders services/analytics e2e tools deploy/helm
+# The Helm chart's tests live in a module of their own, outside go.work, so
+# Helm's and Kubernetes' dependencies never reach the services' build list.
+CHART_MODULE := deploy/helm
 # protovalidate's validate.proto is taken from this Go module, not vendored.
 PROTOVALIDATE_MODULE := github.com/bufbuild/protovalidate
 PROTOVALIDATE_VERSION := v1.2.2
@@ -74,12 +77,17 @@ check-tidy: ## Fail when a module's go.mod or go.sum is not tidy (go mod tidy -d
 .PHONY: lint
 lint: proto-deps ## buf lint, gofmt and golangci-lint
 	$(GO) tool buf lint proto
-	@out="$$(gofmt -l libs services e2e tools)"; if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
+	@out="$$(gofmt -l libs services e2e tools deploy)"; if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
 	$(GO) tool golangci-lint run $(PKGS) $(E2E_PKGS)
+	lint="$$($(GO) tool -n golangci-lint)"; cd $(CHART_MODULE) && GOWORK=off "$$lint" run ./...
 
 .PHONY: test-unit
 test-unit: ## Unit tests: -short, race detector, no Docker
 	$(GO) test -short -race -count=1 $(GO_TEST_FLAGS) $(PKGS) $(E2E_PKGS)
+
+.PHONY: test-chart
+test-chart: ## Helm chart: helm lint --strict, the schema, and every render of the values matrix decoded strictly and held to the chart's rules
+	cd $(CHART_MODULE) && GOWORK=off $(GO) test -count=1 $(GO_TEST_FLAGS) ./...
 
 .PHONY: images-deps
 images-deps: ## Build local Postgres and NATS images when the public ones can't be had
@@ -101,7 +109,7 @@ test-e2e: images-deps images ## End-to-end suite: the whole system in containers
 	if [ -f .cache/test-output/e2e/report.md ]; then cat .cache/test-output/e2e/report.md; fi
 
 .PHONY: test
-test: lint check-generate breaking check-tidy test-unit test-integration test-e2e ## What CI runs: lint, contracts, tidy modules, unit, integration and end-to-end tests
+test: lint check-generate breaking check-tidy test-unit test-chart test-integration test-e2e ## What CI runs: lint, contracts, tidy modules, unit, integration and end-to-end tests
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 20s)

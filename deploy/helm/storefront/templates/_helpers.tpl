@@ -1,0 +1,88 @@
+{{/* The release-and-chart prefix of every object name. */}}
+{{- define "storefront.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* One service's object name: dict "root" $ "svc" name. */}}
+{{- define "storefront.svcname" -}}
+{{- printf "%s-%s" (include "storefront.fullname" .root) .svc -}}
+{{- end -}}
+
+{{- define "storefront.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ default .Chart.Name .Values.nameOverride }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: storefront
+{{- end -}}
+
+{{/* Labels that select one service's pods: dict "root" $ "svc" name. */}}
+{{- define "storefront.selector" -}}
+app.kubernetes.io/name: {{ default .root.Chart.Name .root.Values.nameOverride }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .svc }}
+{{- end -}}
+
+{{/* A service's image: dict "root" $ "svc" name. */}}
+{{- define "storefront.image" -}}
+{{- $s := index .root.Values.services .svc -}}
+{{- $repo := $s.image.repository -}}
+{{- with .root.Values.image.registry }}{{ $repo = printf "%s/%s" . $repo }}{{ end -}}
+{{- printf "%s:%s" $repo (default .root.Chart.AppVersion $s.image.tag) -}}
+{{- end -}}
+
+{{- define "storefront.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}{{ include "storefront.fullname" . }}{{- else -}}default{{- end -}}
+{{- end -}}
+
+{{/*
+A service's settings, as ConfigMap data: dict "root" $ "svc" name. Secrets
+(DATABASE_URL, the service token) are never here: they come from existing
+Secrets.
+*/}}
+{{- define "storefront.config" -}}
+{{- $v := .root.Values -}}
+{{- $s := index $v.services .svc -}}
+{{- $cfg := dict
+  "GRPC_ADDR" ":50051"
+  "HTTP_ADDR" ":8080"
+  "ADMIN_ADDR" ":9090"
+  "NATS_URL" $v.nats.url
+  "NATS_STREAM_REPLICAS" (toString $v.nats.stream.replicas)
+  "NATS_STREAM_MAX_AGE" $v.nats.stream.maxAge
+  "NATS_STREAM_MAX_BYTES" $v.nats.stream.maxBytes
+  "NATS_DUPLICATE_WINDOW" $v.nats.stream.duplicateWindow
+  "AUTH_ISSUER" $v.auth.issuer
+  "AUTH_AUDIENCE" $v.auth.audience
+  "LOG_LEVEL" $v.logLevel
+  "MIGRATE_ON_START" (ternary "false" "true" $v.migrations.enabled)
+  "SHUTDOWN_DRAIN_DELAY" $v.shutdown.drainDelay
+  "SHUTDOWN_TIMEOUT" $v.shutdown.timeout
+-}}
+{{- if $v.auth.jwksUrl -}}
+{{- $_ := set $cfg "AUTH_JWKS_URL" $v.auth.jwksUrl -}}
+{{- else -}}
+{{- $_ := set $cfg "AUTH_JWKS_FILE" "/etc/storefront/jwks/jwks.json" -}}
+{{- end -}}
+{{- with $v.corsAllowedOrigins -}}
+{{- $_ := set $cfg "CORS_ALLOWED_ORIGINS" (join "," .) -}}
+{{- end -}}
+{{- if eq .svc "orders" -}}
+{{- $_ := set $cfg "CATALOGUE_ADDR" (printf "dns:///%s-grpc:50051" (include "storefront.svcname" (dict "root" .root "svc" "catalogue"))) -}}
+{{- $_ := set $cfg "CATALOGUE_TOKEN_FILE" "/etc/storefront/tokens/catalogue.jwt" -}}
+{{- end -}}
+{{- range $k, $val := $s.env -}}
+{{- $_ := set $cfg $k (toString $val) -}}
+{{- end -}}
+{{- toYaml $cfg -}}
+{{- end -}}
