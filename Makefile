@@ -86,7 +86,8 @@ test-unit: ## Unit tests: -short, race detector, no Docker
 	$(GO) test -short -race -count=1 $(GO_TEST_FLAGS) $(PKGS) $(E2E_PKGS)
 
 .PHONY: test-chart
-test-chart: ## Helm chart: helm lint --strict, the schema, and every render of the values matrix decoded strictly and held to the chart's rules
+test-chart: ## Helm chart: helm lint --strict, the schema, every render of the values matrix decoded strictly and held to the chart's rules, promtool on the alert rules
+	@bash $(CHART_MODULE)/install-promtool.sh
 	cd $(CHART_MODULE) && GOWORK=off $(GO) test -count=1 $(GO_TEST_FLAGS) ./...
 
 .PHONY: images-deps

@@ -45,6 +45,7 @@ type manifest struct {
 	jobs        map[string]*batchv1.Job
 	pods        map[string]*corev1.Pod
 	monitors    map[string]*monitoringv1.ServiceMonitor
+	rules       map[string]*monitoringv1.PrometheusRule
 	accounts    map[string]*corev1.ServiceAccount
 	kinds       []string
 }
@@ -80,6 +81,7 @@ func render(t *testing.T, sets ...string) *manifest {
 		pdbs: map[string]*policyv1.PodDisruptionBudget{}, hpas: map[string]*autoscalingv2.HorizontalPodAutoscaler{},
 		policies: map[string]*networkingv1.NetworkPolicy{}, jobs: map[string]*batchv1.Job{}, pods: map[string]*corev1.Pod{},
 		monitors: map[string]*monitoringv1.ServiceMonitor{}, accounts: map[string]*corev1.ServiceAccount{},
+		rules: map[string]*monitoringv1.PrometheusRule{},
 	}
 	for doc := range strings.SplitSeq(string(out), "\n---") {
 		raw, err := yaml.YAMLToJSON([]byte(doc))
@@ -132,6 +134,9 @@ func render(t *testing.T, sets ...string) *manifest {
 		case "ServiceMonitor":
 			s := &monitoringv1.ServiceMonitor{}
 			m.monitors[name], obj = s, s
+		case "PrometheusRule":
+			r := &monitoringv1.PrometheusRule{}
+			m.rules[name], obj = r, r
 		default:
 			t.Fatalf("%s %s: a kind the chart is not expected to render", head.Kind, name)
 		}
@@ -146,7 +151,7 @@ func render(t *testing.T, sets ...string) *manifest {
 var matrix = map[string][]string{
 	"defaults":      nil,
 	"ha":            {"services.catalogue.replicas=3", "services.orders.replicas=3", "services.analytics.replicas=3", "services.catalogue.autoscaling.enabled=true", "services.orders.autoscaling.enabled=true", "services.analytics.autoscaling.enabled=true", "nats.stream.replicas=3"},
-	"monitoring":    {"monitoring.serviceMonitor.enabled=true"},
+	"monitoring":    {"monitoring.serviceMonitor.enabled=true", "monitoring.prometheusRule.enabled=true"},
 	"no-policies":   {"networkPolicy.enabled=false", "migrations.enabled=false"},
 	"jwks-url":      {"auth.jwksUrl=https://auth.example.com/.well-known/jwks.json", "corsAllowedOrigins={https://shop.example.com}"},
 	"image-pinning": {"image.registry=registry.example.com", "services.orders.image.tag=1.2.3-rc1"},
@@ -582,4 +587,118 @@ func TestNetworkPoliciesAllowExactlyTheFlows(t *testing.T) {
 	if len(rendered(t, "no-policies").policies) != 0 {
 		t.Error("NetworkPolicies rendered with networkPolicy.enabled=false")
 	}
+}
+
+func promtool(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatalf("promtool is not installed; make test-chart installs it (deploy/helm/install-promtool.sh)")
+	}
+	cmd := exec.CommandContext(t.Context(), path, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// The chart's alerting and recording rules pass promtool's checks and the
+// unit tests in testdata/rules_test.yaml, in which every alert fires once.
+// Each alert links a runbook entry that docs/operations.md has.
+func TestAlertRules(t *testing.T) {
+	m := rendered(t, "monitoring")
+	if len(rendered(t, "defaults").rules) != 0 {
+		t.Error("a PrometheusRule is rendered with monitoring off")
+	}
+	rule, ok := m.rules["rel-storefront"]
+	if !ok {
+		t.Fatalf("no PrometheusRule rel-storefront in %v", slices.Collect(maps.Keys(m.rules)))
+	}
+	rules, err := yaml.Marshal(rule.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rules.yml"), rules, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests, err := os.ReadFile(filepath.Join("testdata", "rules_test.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rules_test.yaml"), tests, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	promtool(t, dir, "check", "rules", "rules.yml")
+	promtool(t, dir, "test", "rules", "rules_test.yaml")
+
+	var cases struct {
+		Tests []struct {
+			AlertRuleTest []struct {
+				Alertname string           `json:"alertname"`
+				ExpAlerts []map[string]any `json:"exp_alerts"`
+			} `json:"alert_rule_test"`
+		} `json:"tests"`
+	}
+	if err := yaml.Unmarshal(tests, &cases); err != nil {
+		t.Fatal(err)
+	}
+	fires, quiet := map[string]bool{}, map[string]bool{}
+	for _, tc := range cases.Tests {
+		for _, a := range tc.AlertRuleTest {
+			if len(a.ExpAlerts) > 0 {
+				fires[a.Alertname] = true
+			} else {
+				quiet[a.Alertname] = true
+			}
+		}
+	}
+	ops, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for line := range strings.SplitSeq(string(ops), "\n") {
+		if strings.HasPrefix(line, "#") {
+			anchors[slug(strings.TrimLeft(line, "# "))] = true
+		}
+	}
+	alerts := 0
+	for _, g := range rule.Spec.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			alerts++
+			if !fires[r.Alert] || !quiet[r.Alert] {
+				t.Errorf("alert %s: a case that fires %t, one that does not %t; want both in testdata/rules_test.yaml", r.Alert, fires[r.Alert], quiet[r.Alert])
+			}
+			url := r.Annotations["runbook_url"]
+			_, anchor, _ := strings.Cut(url, "#")
+			if !strings.HasPrefix(url, "https://") || !anchors[anchor] {
+				t.Errorf("alert %s: runbook_url %q names no heading of docs/operations.md", r.Alert, url)
+			}
+			if r.Labels["severity"] != "page" && r.Labels["severity"] != "ticket" {
+				t.Errorf("alert %s: severity %q, want page or ticket", r.Alert, r.Labels["severity"])
+			}
+		}
+	}
+	if alerts < 8 {
+		t.Errorf("%d alerting rules, want the SLO burns and the component alerts", alerts)
+	}
+}
+
+// slug is the anchor a Markdown renderer gives a heading.
+func slug(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		case r == ' ':
+			b.WriteRune('-')
+		}
+	}
+	return b.String()
 }
