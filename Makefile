@@ -90,6 +90,10 @@ test-chart: ## Helm chart: helm lint --strict, the schema, every render of the v
 	@bash $(CHART_MODULE)/install-promtool.sh
 	cd $(CHART_MODULE) && GOWORK=off $(GO) test -count=1 $(GO_TEST_FLAGS) ./...
 
+.PHONY: rules
+rules: ## Write the chart's alert rules to deploy/compose/prometheus/rules.yml for the local Prometheus
+	cd $(CHART_MODULE) && GOWORK=off $(GO) test -count=1 -run '^TestComposeRulesAreTheChartRules$$' . -args -update-rules
+
 .PHONY: images-deps
 images-deps: ## Build local Postgres and NATS images when the public ones can't be had
 	bash tools/images/ensure-deps.sh

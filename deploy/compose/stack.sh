@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # stack.sh runs the local Storefront stack (compose.yaml) for the Makefile:
 #
-#   up            pick Postgres/NATS images, build the service images, start
+#   up            pick Postgres/NATS images, build the service and Prometheus images, start
 #                 everything, wait until healthy, seed demo data, start the
 #                 demo shop page (tools/shopfront), print endpoints
 #   down          stop the demo shop, remove the stack (data volumes are kept)
@@ -20,6 +20,8 @@
 #   STOREFRONT_SEED_PRODUCTS    demo products to seed (default 1000)
 #   STOREFRONT_SKIP_SEED=1      do not seed on up
 #   STOREFRONT_SKIP_BUILD=1     use the existing service images on up
+#   STOREFRONT_PROMETHEUS_IMAGE  a Prometheus image to use instead of the one
+#                               tools/images/prometheus.sh builds
 #   STOREFRONT_SERVICE_TOKEN_TTL  lifetime of minted service tokens (default 720h)
 #   COMPOSE_PROJECT_NAME        compose project (default storefront)
 set -euo pipefail
@@ -192,6 +194,7 @@ Storefront is up (compose project storefront).
   orders      127.0.0.1:50052   http://127.0.0.1:8082              http://127.0.0.1:9092/metrics
   analytics   127.0.0.1:50053   http://127.0.0.1:8083              http://127.0.0.1:9093/metrics
   demo shop   http://127.0.0.1:8080 (tools/shopfront, a browser client; orders as "shopper")
+  prometheus  http://127.0.0.1:9090 (scrapes the three; the chart's alert rules under /alerts)
 
 Try:
   curl -s http://127.0.0.1:8081/readyz
@@ -218,6 +221,10 @@ up)
 	log "postgres image $STOREFRONT_POSTGRES_IMAGE, nats image $STOREFRONT_NATS_IMAGE"
 	if [ "${STOREFRONT_SKIP_BUILD:-0}" != 1 ]; then
 		bash "$repo/tools/images/services.sh"
+	fi
+	# Prometheus comes from Debian's package unless an image is named.
+	if [ -z "${STOREFRONT_PROMETHEUS_IMAGE:-}" ]; then
+		bash "$repo/tools/images/prometheus.sh"
 	fi
 	build_ctl
 	mint_tokens

@@ -7,6 +7,7 @@ package helm
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"maps"
 	"os"
@@ -701,4 +702,34 @@ func slug(heading string) string {
 		}
 	}
 	return b.String()
+}
+
+var updateRules = flag.Bool("update-rules", false, "write the chart's rules to deploy/compose/prometheus/rules.yml")
+
+const composeRules = "../compose/prometheus/rules.yml"
+
+// composeRulesHeader opens the local stack's copy of the chart's rules.
+const composeRulesHeader = "# Generated from deploy/helm/storefront (templates/_rules.tpl, default values)\n# by `make rules`; the chart's tests fail when it is stale. Do not edit.\n"
+
+// The local stack's Prometheus evaluates exactly the chart's rules.
+func TestComposeRulesAreTheChartRules(t *testing.T) {
+	rule, ok := rendered(t, "monitoring").rules["rel-storefront"]
+	if !ok {
+		t.Fatal("no PrometheusRule")
+	}
+	body, err := yaml.Marshal(rule.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := composeRulesHeader + string(body)
+	if *updateRules {
+		if err := os.WriteFile(composeRules, []byte(want), 0o644); err != nil { //nolint:gosec // a file of the repository, read by the stack's Prometheus
+			t.Fatal(err)
+		}
+		return
+	}
+	got, err := os.ReadFile(composeRules)
+	if err != nil || string(got) != want {
+		t.Errorf("%s is stale (%v): run 'make rules' and commit the result", composeRules, err)
+	}
 }

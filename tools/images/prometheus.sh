@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# prometheus.sh builds storefront-local/prometheus:2.42 without a container
+# registry: it downloads Debian's prometheus package and the libc6 it links
+# against from the apt mirror this machine uses, unpacks the binaries and
+# the C library into a rootfs and wraps it in a FROM-scratch image. The
+# image holds promtool too, for its health check. Nothing is done if the
+# image is already up to date.
+#
+# Environment:
+#   IMAGE    image tag to build (default storefront-local/prometheus:2.42)
+#   FORCE=1  rebuild even if the image is up to date
+set -euo pipefail
+
+IMAGE="${IMAGE:-storefront-local/prometheus:2.42}"
+PACKAGES=(prometheus libc6)
+LABEL_KEY=org.storefront.build-hash
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+cache="$repo/.cache/images/prometheus"
+
+log() { printf 'prometheus.sh: %s\n' "$*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+
+command -v docker >/dev/null || die "docker not found"
+command -v apt-get >/dev/null || die "apt-get not found: the image is made from Debian's packages"
+
+# The versions apt would install now name the build.
+versions="$(apt-cache policy "${PACKAGES[@]}" 2>/dev/null | awk '/^[^ ]/ { p = $1 } /Candidate:/ { print p, $2 }')"
+if ! grep -q '^prometheus: [0-9]' <<<"$versions"; then
+	log "no candidate for prometheus; running apt-get update"
+	apt-get update -qq >/dev/null || die "apt-get update failed"
+	versions="$(apt-cache policy "${PACKAGES[@]}" | awk '/^[^ ]/ { p = $1 } /Candidate:/ { print p, $2 }')"
+fi
+grep -q '^prometheus: 2\.42\.' <<<"$versions" || die "this script expects Debian's prometheus 2.42; apt offers: $versions"
+hash="$({ cat "$here/prometheus.sh" "$here/prometheus/Dockerfile"; printf '%s\n' "$versions"; } | sha256sum | cut -c1-16)"
+current="$(docker image inspect -f "{{index .Config.Labels \"$LABEL_KEY\"}}" "$IMAGE" 2>/dev/null || :)"
+if [ "${FORCE:-0}" != 1 ] && [ "$current" = "$hash" ]; then
+	log "$IMAGE is up to date ($hash)"
+	exit 0
+fi
+
+mkdir -p "$cache"
+ctx="$(mktemp -d)"
+trap 'rm -rf "$ctx"' EXIT
+log "downloading ${PACKAGES[*]} ($(tr '\n' ' ' <<<"$versions"))"
+(cd "$cache" && apt-get download -qq -o APT::Sandbox::User=root "${PACKAGES[@]}") || die "apt-get download failed"
+unpack="$ctx/unpack"
+mkdir -p "$unpack" "$ctx/rootfs/usr/bin" "$ctx/rootfs/etc/prometheus" "$ctx/rootfs/prometheus" "$ctx/rootfs/tmp"
+for p in "${PACKAGES[@]}"; do
+	deb="$(ls -t "$cache/${p}_"*.deb | head -n 1)"
+	dpkg-deb -x "$deb" "$unpack"
+done
+cp "$unpack/usr/bin/prometheus" "$unpack/usr/bin/promtool" "$ctx/rootfs/usr/bin/"
+# The dynamic loader and libc, where the binaries look for them (the
+# loader's path is /lib64; libc is found through /lib/x86_64-linux-gnu).
+mkdir -p "$ctx/rootfs/lib64" "$ctx/rootfs/lib/x86_64-linux-gnu"
+loader="$(find "$unpack" -name 'ld-linux-x86-64.so.2' | head -n 1)"
+libc="$(find "$unpack" -name 'libc.so.6' | head -n 1)"
+[ -n "$loader" ] && [ -n "$libc" ] || die "libc6 holds no loader or libc.so.6"
+cp -L "$loader" "$ctx/rootfs/lib64/ld-linux-x86-64.so.2"
+cp -L "$libc" "$ctx/rootfs/lib/x86_64-linux-gnu/libc.so.6"
+printf 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >"$ctx/rootfs/etc/passwd"
+chmod 1777 "$ctx/rootfs/tmp"
+chown 65534:65534 "$ctx/rootfs/prometheus"
+cp "$here/prometheus/Dockerfile" "$ctx/Dockerfile"
+
+old_id="$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || :)"
+log "building $IMAGE"
+if ! DOCKER_BUILDKIT=0 docker build --label "$LABEL_KEY=$hash" -t "$IMAGE" "$ctx" >"$ctx/build.log" 2>&1; then
+	cat "$ctx/build.log" >&2
+	die "docker build failed"
+fi
+got="$(docker run --rm "$IMAGE" --version 2>&1 | head -n 1)"
+case "$got" in
+"prometheus, version 2.42"*) ;;
+*) die "the image's prometheus reports \"$got\"" ;;
+esac
+log "built $IMAGE ($hash): $got"
+if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect -f '{{.Id}}' "$IMAGE")" ]; then
+	docker rmi "$old_id" >/dev/null 2>&1 || :
+fi
