@@ -723,7 +723,7 @@ func TestComposeRulesAreTheChartRules(t *testing.T) {
 	}
 	want := composeRulesHeader + string(body)
 	if *updateRules {
-		if err := os.WriteFile(composeRules, []byte(want), 0o644); err != nil { //nolint:gosec // a file of the repository, read by the stack's Prometheus
+		if err := os.WriteFile(composeRules, []byte(want), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
