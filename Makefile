@@ -106,6 +106,7 @@ test-integration: images-deps ## Integration tests on real Postgres and NATS (te
 .PHONY: test-e2e
 test-e2e: images-deps images ## End-to-end suite: the whole system in containers, under faults, and a real browser; summary in .cache/test-output/e2e/report.md
 	@bash e2e/install-chromium.sh
+	@if [ -z "$${STOREFRONT_PROMETHEUS_IMAGE:-}" ]; then bash tools/images/prometheus.sh; fi
 	@set -a; . ./$(IMAGES_ENV); set +a; \
 	trap 'bash e2e/remove-leftovers.sh' EXIT; \
 	mkdir -p $(CURDIR)/.cache/test-output; \

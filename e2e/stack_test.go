@@ -54,6 +54,8 @@ type stack struct {
 	analytics *service
 	pg        *testcontainers.DockerContainer
 	nats      *testcontainers.DockerContainer
+	// net is the private network; each service is reachable on it by name.
+	net *testcontainers.DockerNetwork
 	// pgDSN reaches Postgres from this process as its superuser; dbDSN
 	// names one service's database.
 	pgDSN string
@@ -260,7 +262,7 @@ func startStack(ctx context.Context, dir string) (*stack, func(), error) {
 	if err != nil {
 		return fail(err)
 	}
-	st := &stack{shopAddr: shopAddr, shopOrigin: "http://" + shopAddr, signer: signer, pgDSN: pgDSN, pg: pg, nats: nats, otlp: otlp, compose: compose, overrides: map[string]map[string]string{}}
+	st := &stack{shopAddr: shopAddr, shopOrigin: "http://" + shopAddr, signer: signer, pgDSN: pgDSN, pg: pg, nats: nats, net: net, otlp: otlp, compose: compose, overrides: map[string]map[string]string{}}
 	st.launch = func(ctx context.Context, name string, extra map[string]string) (*service, error) {
 		env := maps.Clone(compose[name])
 		over := harnessEnv(otlp.addr, compose[name]["CORS_ALLOWED_ORIGINS"]+","+st.shopOrigin)
