@@ -75,6 +75,11 @@ func TestBreakerTripsAndRejects(t *testing.T) {
 		grpcclient.WithRegisterer(reg),
 		grpcclient.WithBreakerState(&state),
 		grpcclient.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+	// The rejection counter exists at zero before any rejection, so that
+	// rate() over it sees the first ones.
+	if got := metricValue(t, reg, rejectedMetric, "catalogue"); got != 0 {
+		t.Errorf("rejected counter before any rejection = %v, want 0", got)
+	}
 	srv.failNext(codes.Unavailable, 5)
 
 	for i := range 5 {

@@ -51,11 +51,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return &metrics{state: state, rejected: rejected, rpc: rpc}, nil
 }
 
+// setState records a breaker's state. It also creates the target's
+// rejection counter at zero, so that rate() and increase() see the first
+// rejections instead of a series that appears with them.
 func (m *metrics) setState(target string, s gobreaker.State) {
 	if m == nil {
 		return
 	}
 	m.state.WithLabelValues(target).Set(stateValue(s))
+	m.rejected.WithLabelValues(target)
 }
 
 // stateValue maps a breaker state to the documented gauge value.
