@@ -36,18 +36,24 @@ $(PROTO_DEPS)/buf/validate/validate.proto:
 proto-deps: $(PROTO_DEPS)/buf/validate/validate.proto ## Copy validate.proto from the Go module cache
 
 .PHONY: generate
-generate: proto-deps ## Regenerate libs/gen from proto/ (go tool only)
+generate: proto-deps ## Regenerate libs/gen from proto/ (go tool only) and the Grafana dashboards (tools/dashboards)
 	rm -rf libs/gen
 	$(GO) tool buf generate proto
+	$(GO) run ./tools/dashboards -out deploy/helm/storefront/dashboards
 
 .PHONY: check-generate
-check-generate: proto-deps ## Fail when libs/gen is stale
+check-generate: proto-deps ## Fail when libs/gen or the dashboards are stale
 	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
 	$(GO) tool buf generate proto -o "$$tmp"; \
 	if ! diff -r "$$tmp/libs/gen" libs/gen >/dev/null; then \
 		diff -r "$$tmp/libs/gen" libs/gen | head -40 >&2; \
 		echo "libs/gen is stale: run 'make generate' and commit the result" >&2; exit 1; \
-	fi; echo "generated code is up to date"
+	fi; \
+	$(GO) run ./tools/dashboards -out "$$tmp/dashboards"; \
+	if ! diff -r "$$tmp/dashboards" deploy/helm/storefront/dashboards >/dev/null; then \
+		diff -r "$$tmp/dashboards" deploy/helm/storefront/dashboards | head -40 >&2; \
+		echo "the dashboards are stale: run 'make generate' and commit the result" >&2; exit 1; \
+	fi; echo "generated code and dashboards are up to date"
 
 .PHONY: breaking
 breaking: proto-deps ## buf breaking against the newest v* tag, else the parent commit (BREAKING_AGAINST overrides)

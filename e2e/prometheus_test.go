@@ -70,9 +70,28 @@ func promGet(t *testing.T, u string, out any) {
 	}
 }
 
-// ruleMetrics returns the metrics the rules read (the services' own,
-// named grpc_* and storefront_*) and the names the rules record.
-func ruleMetrics(t *testing.T) (read, recorded []string) {
+// metricNames returns the metrics the expressions read: identifiers that
+// are not label names and carry one of the prefixes the services export
+// (grpc_*, storefront_*, go_*, process_*).
+func metricNames(exprs []string) []string {
+	ident := regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
+	// Label names appear in matchers and in by (...); what is left names metrics.
+	labels := regexp.MustCompile(`\{[^}]*\}|\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`)
+	var names []string
+	for _, e := range exprs {
+		for _, name := range ident.FindAllString(labels.ReplaceAllString(e, " "), -1) {
+			ours := strings.HasPrefix(name, "grpc_") || strings.HasPrefix(name, "storefront_") || strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_")
+			if ours && !strings.Contains(name, ":") && !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// ruleExprs returns the rules' expressions and the names they record.
+func ruleExprs(t *testing.T) (exprs, recorded []string) {
 	t.Helper()
 	raw, err := os.ReadFile(rulesFile)
 	if err != nil {
@@ -89,33 +108,64 @@ func ruleMetrics(t *testing.T) (read, recorded []string) {
 	if err := yaml.Unmarshal(raw, &file); err != nil {
 		t.Fatal(err)
 	}
-	ident := regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
-	// Label names appear in matchers and in by (...); what is left names metrics.
-	labels := regexp.MustCompile(`\{[^}]*\}|\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`)
 	for _, g := range file.Groups {
 		for _, r := range g.Rules {
 			if r.Record != "" {
 				recorded = append(recorded, r.Record)
 			}
-			for _, name := range ident.FindAllString(labels.ReplaceAllString(r.Expr, " "), -1) {
-				if !strings.Contains(name, ":") && (strings.HasPrefix(name, "grpc_") || strings.HasPrefix(name, "storefront_")) && !slices.Contains(read, name) {
-					read = append(read, name)
-				}
+			exprs = append(exprs, r.Expr)
+		}
+	}
+	return exprs, recorded
+}
+
+// dashboardsDir holds the chart's Grafana dashboards (tools/dashboards).
+const dashboardsDir = "../deploy/helm/storefront/dashboards"
+
+// dashboardExprs returns every panel query of the dashboards, with
+// Grafana's $__rate_interval replaced by a window Prometheus accepts.
+func dashboardExprs(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dashboardsDir, "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no dashboards in %s: %v", dashboardsDir, err)
+	}
+	var exprs []string
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Panels []struct {
+				Targets []struct {
+					Expr string `json:"expr"`
+				} `json:"targets"`
+			} `json:"panels"`
+		}
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, p := range d.Panels {
+			for _, q := range p.Targets {
+				exprs = append(exprs, strings.ReplaceAll(q.Expr, "$__rate_interval", "1m"))
 			}
 		}
 	}
-	slices.Sort(read)
-	return read, recorded
+	return exprs
 }
 
 // A real Prometheus scrapes the three services and evaluates the chart's
-// rules: every rule evaluates without error, every metric a rule reads
-// exists in what the services export, and every recording rule records.
+// rules: every rule evaluates without error, every metric a rule or a
+// dashboard reads exists in what the services export, every recording rule
+// records, and every dashboard query runs.
 func TestPrometheusFindsEveryRuleMetric(t *testing.T) {
 	st := needStack(t)
-	read, recorded := ruleMetrics(t)
-	if len(read) < 8 {
-		t.Fatalf("the rules read only %v", read)
+	ruleQueries, recorded := ruleExprs(t)
+	panelQueries := dashboardExprs(t)
+	read := metricNames(append(slices.Clone(ruleQueries), panelQueries...))
+	if len(read) < 15 {
+		t.Fatalf("the rules and dashboards read only %v", read)
 	}
 	dir := t.TempDir()
 	config := `global: {scrape_interval: 2s, evaluation_interval: 2s}
@@ -215,7 +265,10 @@ scrape_configs:
 		}
 	}
 	if len(missing) > 0 {
-		t.Errorf("the rules read metrics no service exports: %v", missing)
+		t.Errorf("the rules or dashboards read metrics no service exports: %v", missing)
+	}
+	for _, q := range panelQueries {
+		promQuery(t, endpoint, q) // fails the test when Prometheus refuses it
 	}
 	var silent []string
 	eventually(t, 20*time.Second, "every recording rule records", func() (bool, string) {
@@ -230,5 +283,5 @@ scrape_configs:
 	if t.Failed() {
 		return
 	}
-	reportf("prometheus", "every rule metric exported", "%d rules evaluate without error; the %d metrics they read all scraped from the services; %d recording rules record", evaluated, len(read), len(recorded))
+	reportf("prometheus", "every rule and panel metric exported", "%d rules evaluate without error, %d recording; %d dashboard queries run; the %d metrics they read all scraped from the services", evaluated, len(recorded), len(panelQueries), len(read))
 }

@@ -152,7 +152,7 @@ func render(t *testing.T, sets ...string) *manifest {
 var matrix = map[string][]string{
 	"defaults":      nil,
 	"ha":            {"services.catalogue.replicas=3", "services.orders.replicas=3", "services.analytics.replicas=3", "services.catalogue.autoscaling.enabled=true", "services.orders.autoscaling.enabled=true", "services.analytics.autoscaling.enabled=true", "nats.stream.replicas=3"},
-	"monitoring":    {"monitoring.serviceMonitor.enabled=true", "monitoring.prometheusRule.enabled=true"},
+	"monitoring":    {"monitoring.serviceMonitor.enabled=true", "monitoring.prometheusRule.enabled=true", "monitoring.dashboards.enabled=true"},
 	"no-policies":   {"networkPolicy.enabled=false", "migrations.enabled=false"},
 	"jwks-url":      {"auth.jwksUrl=https://auth.example.com/.well-known/jwks.json", "corsAllowedOrigins={https://shop.example.com}"},
 	"image-pinning": {"image.registry=registry.example.com", "services.orders.image.tag=1.2.3-rc1"},
@@ -385,6 +385,9 @@ func TestSecretsComeFromExistingSecrets(t *testing.T) {
 			}
 		}
 		for n, cm := range m.configMaps {
+			if cm.Labels["grafana_dashboard"] != "" {
+				continue
+			}
 			for k, v := range cm.Data {
 				if strings.Contains(k, "DATABASE_URL") || strings.Contains(k, "PASSWORD") || strings.Contains(v, "@") || k == "CATALOGUE_TOKEN" {
 					t.Errorf("%s ConfigMap %s holds %s=%q, which belongs in a Secret", name, n, k, v)
@@ -731,5 +734,40 @@ func TestComposeRulesAreTheChartRules(t *testing.T) {
 	got, err := os.ReadFile(composeRules)
 	if err != nil || string(got) != want {
 		t.Errorf("%s is stale (%v): run 'make rules' and commit the result", composeRules, err)
+	}
+}
+
+// The dashboards (tools/dashboards) ship as ConfigMaps Grafana's sidecar
+// picks up: one per service and an overview, each valid dashboard JSON.
+func TestDashboardsShipAsConfigMaps(t *testing.T) {
+	m := rendered(t, "monitoring")
+	uids := map[string]bool{}
+	for n, cm := range m.configMaps {
+		if cm.Labels["grafana_dashboard"] != "1" {
+			continue
+		}
+		for key, body := range cm.Data {
+			var d struct {
+				UID    string            `json:"uid"`
+				Title  string            `json:"title"`
+				Panels []json.RawMessage `json:"panels"`
+			}
+			if err := json.Unmarshal([]byte(body), &d); err != nil {
+				t.Fatalf("%s/%s: %v", n, key, err)
+			}
+			if d.UID == "" || len(d.Panels) < 4 {
+				t.Errorf("%s/%s: uid %q, %d panels", n, key, d.UID, len(d.Panels))
+			}
+			uids[d.UID] = true
+		}
+	}
+	want := []string{"storefront-analytics", "storefront-catalogue", "storefront-orders", "storefront-overview"}
+	if got := slices.Sorted(maps.Keys(uids)); !slices.Equal(got, want) {
+		t.Errorf("dashboards %v, want %v", got, want)
+	}
+	for _, cm := range rendered(t, "defaults").configMaps {
+		if cm.Labels["grafana_dashboard"] != "" {
+			t.Errorf("dashboard ConfigMap %s rendered with monitoring off", cm.Name)
+		}
 	}
 }
