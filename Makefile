@@ -36,13 +36,14 @@ $(PROTO_DEPS)/buf/validate/validate.proto:
 proto-deps: $(PROTO_DEPS)/buf/validate/validate.proto ## Copy validate.proto from the Go module cache
 
 .PHONY: generate
-generate: proto-deps ## Regenerate libs/gen from proto/ (go tool only) and the Grafana dashboards (tools/dashboards)
+generate: proto-deps ## Regenerate libs/gen from proto/ (go tool only), the Grafana dashboards (tools/dashboards) and docs/helm-values.md
 	rm -rf libs/gen
 	$(GO) tool buf generate proto
 	$(GO) run ./tools/dashboards -out deploy/helm/storefront/dashboards
+	cd $(CHART_MODULE) && GOWORK=off $(GO) test -count=1 -run '^TestValuesReference$$' . -args -update-values-doc
 
 .PHONY: check-generate
-check-generate: proto-deps ## Fail when libs/gen or the dashboards are stale
+check-generate: proto-deps ## Fail when libs/gen, the dashboards or docs/helm-values.md are stale
 	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
 	$(GO) tool buf generate proto -o "$$tmp"; \
 	if ! diff -r "$$tmp/libs/gen" libs/gen >/dev/null; then \
@@ -53,7 +54,10 @@ check-generate: proto-deps ## Fail when libs/gen or the dashboards are stale
 	if ! diff -r "$$tmp/dashboards" deploy/helm/storefront/dashboards >/dev/null; then \
 		diff -r "$$tmp/dashboards" deploy/helm/storefront/dashboards | head -40 >&2; \
 		echo "the dashboards are stale: run 'make generate' and commit the result" >&2; exit 1; \
-	fi; echo "generated code and dashboards are up to date"
+	fi; \
+	(cd $(CHART_MODULE) && GOWORK=off $(GO) test -count=1 -run '^TestValuesReference$$' . >/dev/null) || { \
+		echo "docs/helm-values.md is stale: run 'make generate' and commit the result" >&2; exit 1; }; \
+	echo "generated code, dashboards and the Helm values reference are up to date"
 
 .PHONY: breaking
 breaking: proto-deps ## buf breaking against the newest v* tag, else the parent commit (BREAKING_AGAINST overrides)
