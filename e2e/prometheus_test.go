@@ -206,19 +206,7 @@ scrape_configs:
 	// The host address that reaches the container, found the way the
 	// services' are, once /-/ready answers.
 	hostPort, err := testenv.WaitReachable(t.Context(), ctr, "9090/tcp", func(ctx context.Context, hostPort string) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+hostPort+"/-/ready", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/-/ready: %s", resp.Status)
-		}
-		return nil
+		return testenv.GetOK(ctx, "http://"+hostPort+"/-/ready")
 	})
 	if err != nil {
 		t.Fatalf("prometheus: %v%s", err, logsOf(t.Context(), ctr))

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	stdnet "net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -346,19 +345,7 @@ func (s *service) resolve(ctx context.Context) error {
 }
 
 func probeReady(ctx context.Context, hostPort string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+hostPort+"/readyz", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("readyz: %s", resp.Status)
-	}
-	return nil
+	return testenv.GetOK(ctx, "http://"+hostPort+"/readyz")
 }
 
 func logsOf(ctx context.Context, ctr *testcontainers.DockerContainer) string {

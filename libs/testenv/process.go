@@ -252,6 +252,12 @@ func (p *Process) waitReady(r *run) {
 func probeReady(ctx context.Context, url string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
+	return GetOK(ctx, url)
+}
+
+// GetOK sends GET url and reports an error unless it answers 200: the
+// readiness probe of the services (/readyz) and of other servers under test.
+func GetOK(ctx context.Context, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
