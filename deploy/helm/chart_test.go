@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,17 +39,19 @@ var services = []string{"analytics", "catalogue", "orders"}
 // manifest is one render, decoded.
 type manifest struct {
 	deployments map[string]*appsv1.Deployment
-	configMaps  map[string]*corev1.ConfigMap
-	services    map[string]*corev1.Service
-	pdbs        map[string]*policyv1.PodDisruptionBudget
-	hpas        map[string]*autoscalingv2.HorizontalPodAutoscaler
-	policies    map[string]*networkingv1.NetworkPolicy
-	jobs        map[string]*batchv1.Job
-	pods        map[string]*corev1.Pod
-	monitors    map[string]*monitoringv1.ServiceMonitor
-	rules       map[string]*monitoringv1.PrometheusRule
-	accounts    map[string]*corev1.ServiceAccount
-	kinds       []string
+	// statefulSets are the in-chart Postgres and NATS of devDependencies.
+	statefulSets map[string]*appsv1.StatefulSet
+	configMaps   map[string]*corev1.ConfigMap
+	services     map[string]*corev1.Service
+	pdbs         map[string]*policyv1.PodDisruptionBudget
+	hpas         map[string]*autoscalingv2.HorizontalPodAutoscaler
+	policies     map[string]*networkingv1.NetworkPolicy
+	jobs         map[string]*batchv1.Job
+	pods         map[string]*corev1.Pod
+	monitors     map[string]*monitoringv1.ServiceMonitor
+	rules        map[string]*monitoringv1.PrometheusRule
+	accounts     map[string]*corev1.ServiceAccount
+	kinds        []string
 }
 
 // decodeStrict decodes one object's JSON into out, refusing unknown fields.
@@ -74,11 +77,15 @@ func render(t *testing.T, sets ...string) *manifest {
 	t.Helper()
 	args := []string{"template", "rel", chartDir, "--namespace", "shop"}
 	for _, s := range sets {
+		if file, ok := strings.CutPrefix(s, "values:"); ok {
+			args = append(args, "--values", filepath.Join(chartDir, file))
+			continue
+		}
 		args = append(args, "--set", s)
 	}
 	out := helm(t, args...)
 	m := &manifest{
-		deployments: map[string]*appsv1.Deployment{}, configMaps: map[string]*corev1.ConfigMap{}, services: map[string]*corev1.Service{},
+		deployments: map[string]*appsv1.Deployment{}, statefulSets: map[string]*appsv1.StatefulSet{}, configMaps: map[string]*corev1.ConfigMap{}, services: map[string]*corev1.Service{},
 		pdbs: map[string]*policyv1.PodDisruptionBudget{}, hpas: map[string]*autoscalingv2.HorizontalPodAutoscaler{},
 		policies: map[string]*networkingv1.NetworkPolicy{}, jobs: map[string]*batchv1.Job{}, pods: map[string]*corev1.Pod{},
 		monitors: map[string]*monitoringv1.ServiceMonitor{}, accounts: map[string]*corev1.ServiceAccount{},
@@ -108,6 +115,9 @@ func render(t *testing.T, sets ...string) *manifest {
 		case "Deployment":
 			d := &appsv1.Deployment{}
 			m.deployments[name], obj = d, d
+		case "StatefulSet":
+			d := &appsv1.StatefulSet{}
+			m.statefulSets[name], obj = d, d
 		case "ConfigMap":
 			c := &corev1.ConfigMap{}
 			m.configMaps[name], obj = c, c
@@ -151,6 +161,7 @@ func render(t *testing.T, sets ...string) *manifest {
 // The matrix every rule below holds for.
 var matrix = map[string][]string{
 	"defaults":      nil,
+	"dev":           {"values:values-dev.yaml"},
 	"ha":            {"services.catalogue.replicas=3", "services.orders.replicas=3", "services.analytics.replicas=3", "services.catalogue.autoscaling.enabled=true", "services.orders.autoscaling.enabled=true", "services.analytics.autoscaling.enabled=true", "nats.stream.replicas=3"},
 	"monitoring":    {"monitoring.serviceMonitor.enabled=true", "monitoring.prometheusRule.enabled=true", "monitoring.dashboards.enabled=true"},
 	"no-policies":   {"networkPolicy.enabled=false", "migrations.enabled=false"},
@@ -212,11 +223,14 @@ func TestEveryRenderDecodesStrictly(t *testing.T) {
 }
 
 // allPods are the pod specs of a render: the services', the migration
-// Jobs' and the test Pods'.
+// Jobs', the test Pods' and the dev dependencies'.
 func (m *manifest) allPods() map[string]corev1.PodSpec {
 	out := map[string]corev1.PodSpec{}
 	for n, d := range m.deployments {
 		out["Deployment "+n] = d.Spec.Template.Spec
+	}
+	for n, d := range m.statefulSets {
+		out["StatefulSet "+n] = d.Spec.Template.Spec
 	}
 	for n, j := range m.jobs {
 		out["Job "+n] = j.Spec.Template.Spec
@@ -231,10 +245,16 @@ func TestEveryContainerIsRestrictedAndBounded(t *testing.T) {
 	for _, name := range slices.Sorted(maps.Keys(matrix)) {
 		m := rendered(t, name)
 		pods := m.allPods()
-		if len(m.jobs) == 0 && name != "no-policies" {
+		if len(m.jobs) == 0 && name != "no-policies" && name != "dev" {
 			t.Errorf("%s: no migration Jobs", name)
 		}
 		for where, spec := range pods {
+			if strings.HasPrefix(where, "StatefulSet ") {
+				c := spec.Containers[0]
+				if c.StartupProbe == nil || c.ReadinessProbe == nil || c.LivenessProbe == nil {
+					t.Errorf("%s %s: probes missing", name, where)
+				}
+			}
 			psc := spec.SecurityContext
 			if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 				t.Errorf("%s %s: pod securityContext %+v, want runAsNonRoot and seccomp RuntimeDefault", name, where, psc)
@@ -378,7 +398,22 @@ func TestSecretsComeFromExistingSecrets(t *testing.T) {
 		for n, spec := range m.allPods() {
 			for _, c := range spec.Containers {
 				for _, e := range c.Env {
-					if e.Name == "DATABASE_URL" && (e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
+					if e.Name != "DATABASE_URL" {
+						continue
+					}
+					if name == "dev" {
+						// The in-chart Postgres trusts the release's pods: no password.
+						u, err := url.Parse(e.Value)
+						if err != nil || u.Host != "rel-storefront-postgres:5432" || u.User == nil {
+							t.Errorf("%s %s: DATABASE_URL %q, want the in-chart Postgres", name, n, e.Value)
+							continue
+						}
+						if _, hasPassword := u.User.Password(); hasPassword {
+							t.Errorf("%s %s: DATABASE_URL %q, want the in-chart Postgres without a password", name, n, e.Value)
+						}
+						continue
+					}
+					if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
 						t.Errorf("%s %s: DATABASE_URL not from a Secret: %+v", name, n, e)
 					}
 				}
@@ -548,14 +583,14 @@ func TestNetworkPoliciesAllowExactlyTheFlows(t *testing.T) {
 		cat     = "pods[app.kubernetes.io/component:catalogue app.kubernetes.io/instance:rel app.kubernetes.io/name:storefront]"
 		infra   = "pods[app.kubernetes.io/instance:rel storefront.io/infra-access:true]"
 	)
-	serving := []string{"in 8080/TCP from " + ingress + " | " + tests, "in 9090/TCP from " + monitor}
+	serving := []string{"in 8080/TCP from " + ingress, "in 9090/TCP from " + monitor}
 	want := map[string][]string{
 		"rel-storefront-default-deny": nil,
 		"rel-storefront-infra":        {"out 4222/TCP to anywhere", "out 5432/TCP to anywhere", "out 53/TCP to " + dns, "out 53/UDP to " + dns},
-		"rel-storefront-tests":        {"out 53/TCP to " + dns, "out 53/UDP to " + dns, "out 8080/TCP to " + infra},
-		"rel-storefront-analytics":    serving,
-		"rel-storefront-catalogue":    append([]string{"in 50051/TCP from " + orders}, serving...),
-		"rel-storefront-orders":       append(slices.Clone(serving), "out 50051/TCP to "+cat),
+		"rel-storefront-tests":        {"out 53/TCP to " + dns, "out 53/UDP to " + dns, "out 50051/TCP to " + infra},
+		"rel-storefront-analytics":    append([]string{"in 50051/TCP from " + tests}, serving...),
+		"rel-storefront-catalogue":    append([]string{"in 50051/TCP from " + orders + " | " + tests}, serving...),
+		"rel-storefront-orders":       append([]string{"in 50051/TCP from " + tests, "out 50051/TCP to " + cat}, serving...),
 	}
 	if got := slices.Sorted(maps.Keys(m.policies)); !slices.Equal(got, slices.Sorted(maps.Keys(want))) {
 		t.Fatalf("policies %v, want %v", got, slices.Sorted(maps.Keys(want)))
@@ -769,5 +804,68 @@ func TestDashboardsShipAsConfigMaps(t *testing.T) {
 		if cm.Labels["grafana_dashboard"] != "" {
 			t.Errorf("dashboard ConfigMap %s rendered with monitoring off", cm.Name)
 		}
+	}
+}
+
+// helm test runs `<service> check` against each service's gRPC Service.
+func TestHelmTestPodsCheckEachService(t *testing.T) {
+	m := rendered(t, "defaults")
+	for _, svc := range services {
+		name := "rel-storefront-" + svc
+		p := m.pods[name+"-test"]
+		if p == nil {
+			t.Errorf("%s: no helm test Pod", svc)
+			continue
+		}
+		c := p.Spec.Containers[0]
+		env := map[string]string{}
+		for _, e := range c.Env {
+			env[e.Name] = e.Value
+		}
+		if !slices.Equal(c.Args, []string{"check"}) || env["CHECK_ADDR"] != "dns:///"+name+"-grpc:50051" || p.Annotations["helm.sh/hook"] != "test" {
+			t.Errorf("%s test Pod: args %q, env %v, annotations %v; want check against %s-grpc", svc, c.Args, env, p.Annotations, name)
+		}
+	}
+}
+
+// values-dev.yaml runs one Postgres and one NATS in the release, which the
+// services use, and which only the release's infra pods may reach.
+func TestDevValuesRunPostgresAndNATSInTheRelease(t *testing.T) {
+	m := rendered(t, "dev")
+	for _, dep := range []string{"postgres", "nats"} {
+		ss := m.statefulSets["rel-storefront-"+dep]
+		if ss == nil || *ss.Spec.Replicas != 1 || !strings.HasPrefix(ss.Spec.Template.Spec.Containers[0].Image, "storefront-local/"+dep+":") {
+			t.Errorf("%s: StatefulSet %+v, want one replica of the local image", dep, ss)
+		}
+		if m.services["rel-storefront-"+dep] == nil {
+			t.Errorf("%s: no Service", dep)
+		}
+	}
+	initSQL := m.configMaps["rel-storefront-postgres-init"].Data["01-databases.sql"]
+	for _, svc := range services {
+		cm := m.configMaps["rel-storefront-"+svc]
+		if cm.Data["NATS_URL"] != "nats://rel-storefront-nats:4222" {
+			t.Errorf("%s: NATS_URL %q, want the in-chart NATS", svc, cm.Data["NATS_URL"])
+		}
+		if cm.Data["MIGRATE_ON_START"] != "true" {
+			t.Errorf("%s: MIGRATE_ON_START %q; no hook Job can run before the in-chart Postgres exists", svc, cm.Data["MIGRATE_ON_START"])
+		}
+		if !strings.Contains(initSQL, "CREATE DATABASE "+svc+" OWNER "+svc+";") {
+			t.Errorf("the Postgres init script creates no database for %s:\n%s", svc, initSQL)
+		}
+		if d := m.deployments["rel-storefront-"+svc]; *d.Spec.Replicas != 1 || d.Spec.Template.Spec.Containers[0].ImagePullPolicy != corev1.PullNever {
+			t.Errorf("%s: replicas %d, pull policy %s; want 1 and Never", svc, *d.Spec.Replicas, d.Spec.Template.Spec.Containers[0].ImagePullPolicy)
+		}
+	}
+	p := m.policies["rel-storefront-dev-dependencies"]
+	if p == nil {
+		t.Fatal("no NetworkPolicy for the dev dependencies")
+	}
+	want := []string{"in 4222/TCP from pods[app.kubernetes.io/instance:rel storefront.io/infra-access:true]", "in 5432/TCP from pods[app.kubernetes.io/instance:rel storefront.io/infra-access:true]"}
+	if got := flows(p); !slices.Equal(got, want) {
+		t.Errorf("dev dependencies policy allows %v, want %v", got, want)
+	}
+	if len(rendered(t, "defaults").statefulSets) != 0 {
+		t.Error("defaults render in-chart Postgres or NATS")
 	}
 }

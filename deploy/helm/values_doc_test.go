@@ -130,7 +130,7 @@ func TestValuesReference(t *testing.T) {
 	}
 	got, err := os.ReadFile(valuesDoc)
 	if err != nil || string(got) != want {
-		t.Errorf("%s is stale (%v): run 'make values-doc' and commit the result", valuesDoc, err)
+		t.Errorf("%s is stale (%v): run 'make generate' and commit the result", valuesDoc, err)
 	}
 	if strings.Count(want, "\n| `") < 60 {
 		t.Errorf("the reference has only %d rows", strings.Count(want, "\n| `"))

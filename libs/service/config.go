@@ -6,6 +6,7 @@ import (
 	"maps"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
 
 	"github.com/storefront-go/storefront/libs/auth"
 	"github.com/storefront-go/storefront/libs/broker"
@@ -77,6 +78,11 @@ type Spec[C Configurer] struct {
 	// ServerOptions tune the service's servers (methods whose handlers
 	// validate streamed elements themselves, say).
 	ServerOptions []grpcserver.Option
+	// Probe is the read `<service> check` makes after the health check: a
+	// public read, or, for a service without one, a read that must be
+	// refused as unauthenticated, which proves the chain answers. Nil
+	// checks health alone.
+	Probe func(ctx context.Context, conn *grpc.ClientConn) error
 	// Wire builds the service's stores, use cases, handlers, consumers and
 	// jobs on h. It runs at the end of New, once the shared parts exist.
 	Wire func(ctx context.Context, h *Host, cfg C) error

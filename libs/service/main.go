@@ -17,11 +17,13 @@ import (
 )
 
 // Usage lists the subcommands every service binary has.
-const Usage = `usage: <service> [serve | migrate | healthcheck | env | version]
+const Usage = `usage: <service> [serve | migrate | healthcheck | check | env | version]
 
   serve        run the service (the default); migrates first unless MIGRATE_ON_START=false
   migrate      apply the database migrations and exit, for a deploy step
   healthcheck  exit 0 when this host's /readyz answers 200, else 1 (the image's HEALTHCHECK)
+  check        call a running service at CHECK_ADDR (a gRPC target): its health must be
+               SERVING and one read must pass (the chart's helm test)
   env          print the environment variables the service reads, as JSON
                (name, default, required), for checking a deployment's settings
   version      print the version, commit and build time
@@ -80,6 +82,15 @@ func run[C Configurer](ctx context.Context, args []string, stdout io.Writer, spe
 			return err
 		}
 		return grpcserver.Healthcheck(ctx, cfg.Server.HTTPAddr)
+	case "check":
+		cfg, err := config.Load[checkConfig]()
+		if err != nil {
+			return err
+		}
+		if cfg.Target.Target == "" {
+			return fmt.Errorf("check: CHECK_ADDR is not set\n%s", Usage)
+		}
+		return check(ctx, spec.Name, cfg.Target, spec.Probe)
 	case "env":
 		vars, err := config.Vars[C]()
 		if err != nil {

@@ -2,6 +2,13 @@ package service
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -102,5 +109,56 @@ func TestWithInfrastructure(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("policy (-want +got):\n%s", diff)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	lis, err := new(net.ListenConfig).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	t.Setenv("CHECK_ADDR", lis.Addr().String())
+
+	var probed int
+	spec := testSpec()
+	spec.Probe = func(context.Context, *grpc.ClientConn) error { probed++; return nil }
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"check"}, &out, spec); err != nil || probed != 1 {
+		t.Errorf("check of a serving server: %v, probed %d times", err, probed)
+	}
+	spec.Probe = func(context.Context, *grpc.ClientConn) error { return errors.New("read failed") }
+	if err := run(t.Context(), []string{"check"}, &out, spec); err == nil || !strings.Contains(err.Error(), "read failed") {
+		t.Errorf("check with a failing read = %v", err)
+	}
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	if err := run(t.Context(), []string{"check"}, &out, testSpec()); err == nil || !strings.Contains(err.Error(), "NOT_SERVING") {
+		t.Errorf("check of a NOT_SERVING server = %v", err)
+	}
+	t.Setenv("CHECK_ADDR", "")
+	if err := run(t.Context(), []string{"check"}, &out, testSpec()); err == nil || !strings.Contains(err.Error(), "CHECK_ADDR") {
+		t.Errorf("check without CHECK_ADDR = %v", err)
+	}
+}
+
+func TestRefusedWithoutToken(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		answer error
+		ok     bool
+	}{
+		{status.Error(codes.Unauthenticated, "no token"), true},
+		{nil, false},
+		{status.Error(codes.Unavailable, "down"), false},
+		{status.Error(codes.PermissionDenied, "wrong role"), false},
+	} {
+		probe := RefusedWithoutToken(func(context.Context, *grpc.ClientConn) error { return tc.answer })
+		if err := probe(t.Context(), nil); (err == nil) != tc.ok {
+			t.Errorf("answer %v: probe = %v, want ok=%v", tc.answer, err, tc.ok)
+		}
 	}
 }

@@ -41,6 +41,24 @@ app.kubernetes.io/component: {{ .svc }}
 {{- printf "%s:%s" $repo (default .root.Chart.AppVersion $s.image.tag) -}}
 {{- end -}}
 
+{{/*
+A service's DATABASE_URL env entry: dict "root" $ "svc" name. It comes from
+the service's existing Secret, or, with devDependencies, is the in-chart
+Postgres's password-less DSN.
+*/}}
+{{- define "storefront.databaseEnv" -}}
+{{- $s := index .root.Values.services .svc -}}
+- name: DATABASE_URL
+{{- if .root.Values.devDependencies.enabled }}
+  value: {{ printf "postgres://%s@%s-postgres:5432/%s?sslmode=disable" .svc (include "storefront.fullname" .root) .svc | quote }}
+{{- else }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $s.database.existingSecret }}
+      key: {{ $s.database.key }}
+{{- end }}
+{{- end -}}
+
 {{- define "storefront.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}{{ include "storefront.fullname" . }}{{- else -}}default{{- end -}}
 {{- end -}}
@@ -57,7 +75,7 @@ Secrets.
   "GRPC_ADDR" ":50051"
   "HTTP_ADDR" ":8080"
   "ADMIN_ADDR" ":9090"
-  "NATS_URL" $v.nats.url
+  "NATS_URL" (ternary (printf "nats://%s-nats:4222" (include "storefront.fullname" .root)) $v.nats.url $v.devDependencies.enabled)
   "NATS_STREAM_REPLICAS" (toString $v.nats.stream.replicas)
   "NATS_STREAM_MAX_AGE" $v.nats.stream.maxAge
   "NATS_STREAM_MAX_BYTES" $v.nats.stream.maxBytes

@@ -7,6 +7,9 @@ package server
 import (
 	"context"
 	"fmt"
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
 	"time"
 
 	"github.com/storefront-go/storefront/libs/auth"
@@ -92,6 +95,15 @@ func Spec() service.Spec[Config] {
 		ServerOptions: []grpcserver.Option{
 			grpcserver.WithoutRequestValidation(analyticsv1.AnalyticsService_StreamEvents_FullMethodName),
 		},
+		// analytics' only public method is a write: `analytics check`
+		// asks for statistics without a token and wants it refused.
+		Probe: service.RefusedWithoutToken(func(ctx context.Context, conn *grpc.ClientConn) error {
+			now := time.Now()
+			_, err := analyticsv1.NewAnalyticsServiceClient(conn).GetProductStats(ctx, &analyticsv1.GetProductStatsRequest{
+				ProductId: uuid.NewString(), StartTime: timestamppb.New(now.Add(-time.Hour)), EndTime: timestamppb.New(now),
+			})
+			return err
+		}),
 		Wire: wire,
 	}
 }

@@ -9,6 +9,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"google.golang.org/grpc"
 	"time"
 
 	"github.com/google/uuid"
@@ -127,8 +128,15 @@ func Spec() service.Spec[Config] {
 		Migrate: pgstore.Migrate,
 		Streams: []service.Stream{{Name: contract.Stream, Subjects: []string{contract.StreamSubjects}}},
 		Policy:  Policy(),
+		Probe:   probe,
 		Wire:    wire,
 	}
+}
+
+// probe is `catalogue check`'s public read: the category list.
+func probe(ctx context.Context, conn *grpc.ClientConn) error {
+	_, err := cataloguev1.NewCatalogueServiceClient(conn).ListCategories(ctx, &cataloguev1.ListCategoriesRequest{})
+	return err
 }
 
 // wire builds the catalogue on the host: the store, the product cache and

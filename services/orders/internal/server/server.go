@@ -8,6 +8,8 @@ package server
 import (
 	"context"
 	"fmt"
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -75,7 +77,13 @@ func Spec() service.Spec[Config] {
 		Migrate: pgstore.Migrate,
 		Streams: []service.Stream{{Name: contract.Stream, Subjects: []string{contract.StreamSubjects}}},
 		Policy:  Policy(),
-		Wire:    wire,
+		// orders has no public read: `orders check` asks for an order
+		// without a token and wants it refused.
+		Probe: service.RefusedWithoutToken(func(ctx context.Context, conn *grpc.ClientConn) error {
+			_, err := ordersv1.NewOrderServiceClient(conn).GetOrder(ctx, &ordersv1.GetOrderRequest{OrderId: uuid.NewString()})
+			return err
+		}),
+		Wire: wire,
 	}
 }
 
