@@ -162,6 +162,7 @@ func render(t *testing.T, sets ...string) *manifest {
 var matrix = map[string][]string{
 	"defaults":      nil,
 	"dev":           {"values:values-dev.yaml"},
+	"tls":           {"tls.enabled=true", "tls.clientAuth=true"},
 	"ha":            {"services.catalogue.replicas=3", "services.orders.replicas=3", "services.analytics.replicas=3", "services.catalogue.autoscaling.enabled=true", "services.orders.autoscaling.enabled=true", "services.analytics.autoscaling.enabled=true", "nats.stream.replicas=3"},
 	"monitoring":    {"monitoring.serviceMonitor.enabled=true", "monitoring.prometheusRule.enabled=true", "monitoring.dashboards.enabled=true"},
 	"no-policies":   {"networkPolicy.enabled=false", "migrations.enabled=false"},
@@ -279,7 +280,13 @@ func TestEveryContainerIsRestrictedAndBounded(t *testing.T) {
 			spec := d.Spec.Template.Spec
 			c := spec.Containers[0]
 			for probe, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
-				if p == nil || p.GRPC == nil || p.GRPC.Port != 50051 {
+				switch {
+				case name == "tls":
+					// The kubelet's gRPC probes speak plaintext only.
+					if p == nil || p.HTTPGet == nil || p.HTTPGet.Port.IntValue() != 9090 {
+						t.Errorf("%s %s: %s probe %+v, want HTTP on the plaintext admin port", name, n, probe, p)
+					}
+				case p == nil || p.GRPC == nil || p.GRPC.Port != 50051:
 					t.Errorf("%s %s: %s probe %+v, want gRPC health on 50051", name, n, probe, p)
 				}
 			}
@@ -867,5 +874,46 @@ func TestDevValuesRunPostgresAndNATSInTheRelease(t *testing.T) {
 	}
 	if len(rendered(t, "defaults").statefulSets) != 0 {
 		t.Error("defaults render in-chart Postgres or NATS")
+	}
+}
+
+// With tls on, every service serves TLS from the Secret, orders verifies
+// catalogue with its CA and presents the certificate (mTLS), and the helm
+// test Pods do the same.
+func TestTLS(t *testing.T) {
+	m := rendered(t, "tls")
+	mountsTLS := func(spec corev1.PodSpec) bool {
+		return slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool {
+			return v.Name == "tls" && v.Secret != nil && v.Secret.SecretName == "storefront-tls"
+		}) && slices.ContainsFunc(spec.Containers[0].VolumeMounts, func(v corev1.VolumeMount) bool {
+			return v.Name == "tls" && v.MountPath == "/etc/storefront/tls" && v.ReadOnly
+		})
+	}
+	for _, svc := range services {
+		n := "rel-storefront-" + svc
+		cm := m.configMaps[n].Data
+		if cm["GRPC_TLS_CERT"] != "/etc/storefront/tls/tls.crt" || cm["GRPC_TLS_KEY"] != "/etc/storefront/tls/tls.key" || cm["GRPC_TLS_CLIENT_CA"] != "/etc/storefront/tls/ca.crt" {
+			t.Errorf("%s: TLS settings %v", svc, cm)
+		}
+		if !mountsTLS(m.deployments[n].Spec.Template.Spec) {
+			t.Errorf("%s: the TLS Secret is not mounted", svc)
+		}
+		test := m.pods[n+"-test"]
+		env := map[string]string{}
+		for _, e := range test.Spec.Containers[0].Env {
+			env[e.Name] = e.Value
+		}
+		if !mountsTLS(test.Spec) || env["CHECK_TLS_CA"] == "" || env["CHECK_TLS_CERT"] == "" || env["CHECK_TLS_KEY"] == "" {
+			t.Errorf("%s test Pod: env %v; want the CA and the client certificate mounted", svc, env)
+		}
+	}
+	orders := m.configMaps["rel-storefront-orders"].Data
+	if orders["CATALOGUE_TLS_CA"] == "" || orders["CATALOGUE_TLS_CERT"] == "" || orders["CATALOGUE_TLS_KEY"] == "" {
+		t.Errorf("orders does not verify catalogue and present its certificate: %v", orders)
+	}
+	for _, k := range []string{"GRPC_TLS_CERT", "CATALOGUE_TLS_CA"} {
+		if _, set := rendered(t, "defaults").configMaps["rel-storefront-orders"].Data[k]; set {
+			t.Errorf("defaults set %s", k)
+		}
 	}
 }

@@ -300,10 +300,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	httpMux := http.NewServeMux()
-	httpMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	httpMux.HandleFunc("GET /readyz", s.serveReadyz)
+	s.handleProbes(httpMux)
 	httpMux.Handle("/", rpcHandler)
 
 	protocols := new(http.Protocols)
@@ -413,8 +410,20 @@ func (s *Server) serveReadyz(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
+// handleProbes serves /healthz (the process answers) and /readyz (see
+// serveReadyz) on mux. Both the HTTP and the admin port have them: the
+// admin port stays plaintext when the others serve TLS, so kubelet probes,
+// which present no client certificate, still reach them under mTLS.
+func (s *Server) handleProbes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.serveReadyz)
+}
+
 func (s *Server) adminMux() http.Handler {
 	mux := http.NewServeMux()
+	s.handleProbes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg, EnableOpenMetrics: true}))
 	if s.cfg.EnablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

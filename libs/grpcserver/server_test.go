@@ -558,13 +558,15 @@ func TestGracefulShutdown(t *testing.T) {
 	if next.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Fatalf("health = %v, want NOT_SERVING", next.GetStatus())
 	}
-	resp, err := http.Get("http://" + h.srv.HTTPAddr() + "/readyz") //nolint:noctx // test probe
-	if err != nil {
-		t.Fatalf("readyz during drain: %v", err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("readyz during drain = %d, want 503", resp.StatusCode)
+	for _, addr := range []string{h.srv.HTTPAddr(), h.srv.AdminAddr()} {
+		resp, err := http.Get("http://" + addr + "/readyz") //nolint:noctx // test probe
+		if err != nil {
+			t.Fatalf("readyz during drain: %v", err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("%s/readyz during drain = %d, want 503", addr, resp.StatusCode)
+		}
 	}
 
 	// The in-flight call still completes.

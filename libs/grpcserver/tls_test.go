@@ -135,6 +135,18 @@ func TestMutualTLSGuardsBothRPCPorts(t *testing.T) {
 		}
 	}
 
+	// The admin port stays plaintext, so probes without a certificate work.
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := plain.Get("http://" + srv.AdminAddr() + path) //nolint:noctx // bounded by the client timeout
+		if err != nil {
+			t.Fatalf("admin %s: %v", path, err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("admin %s = %d, want 200", path, resp.StatusCode)
+		}
+	}
+
 	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(withCert)))
 	if err != nil {
 		t.Fatal(err)

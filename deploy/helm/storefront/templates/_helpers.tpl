@@ -59,6 +59,29 @@ Postgres's password-less DSN.
 {{- end }}
 {{- end -}}
 
+{{/* The probes of a service container: gRPC health, or with TLS on, HTTP on the plaintext admin port. */}}
+{{- define "storefront.probes" -}}
+{{- $ready := dict "grpc" (dict "port" 50051) -}}
+{{- $live := dict "grpc" (dict "port" 50051) -}}
+{{- if .Values.tls.enabled -}}
+{{- $ready = dict "httpGet" (dict "path" "/readyz" "port" 9090) -}}
+{{- $live = dict "httpGet" (dict "path" "/healthz" "port" 9090) -}}
+{{- end -}}
+startupProbe:
+  {{- toYaml $live | nindent 2 }}
+  periodSeconds: 2
+  failureThreshold: 60
+readinessProbe:
+  {{- toYaml $ready | nindent 2 }}
+  periodSeconds: 5
+  failureThreshold: 2
+livenessProbe:
+  {{- toYaml $live | nindent 2 }}
+  periodSeconds: 10
+  failureThreshold: 3
+  timeoutSeconds: 3
+{{- end -}}
+
 {{- define "storefront.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}{{ include "storefront.fullname" . }}{{- else -}}default{{- end -}}
 {{- end -}}
@@ -91,6 +114,20 @@ Secrets.
 {{- $_ := set $cfg "AUTH_JWKS_URL" $v.auth.jwksUrl -}}
 {{- else -}}
 {{- $_ := set $cfg "AUTH_JWKS_FILE" "/etc/storefront/jwks/jwks.json" -}}
+{{- end -}}
+{{- if $v.tls.enabled -}}
+{{- $_ := set $cfg "GRPC_TLS_CERT" "/etc/storefront/tls/tls.crt" -}}
+{{- $_ := set $cfg "GRPC_TLS_KEY" "/etc/storefront/tls/tls.key" -}}
+{{- if $v.tls.clientAuth -}}
+{{- $_ := set $cfg "GRPC_TLS_CLIENT_CA" "/etc/storefront/tls/ca.crt" -}}
+{{- end -}}
+{{- if eq .svc "orders" -}}
+{{- $_ := set $cfg "CATALOGUE_TLS_CA" "/etc/storefront/tls/ca.crt" -}}
+{{- if $v.tls.clientAuth -}}
+{{- $_ := set $cfg "CATALOGUE_TLS_CERT" "/etc/storefront/tls/tls.crt" -}}
+{{- $_ := set $cfg "CATALOGUE_TLS_KEY" "/etc/storefront/tls/tls.key" -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- with $v.corsAllowedOrigins -}}
 {{- $_ := set $cfg "CORS_ALLOWED_ORIGINS" (join "," .) -}}
