@@ -162,7 +162,7 @@ func render(t *testing.T, sets ...string) *manifest {
 var matrix = map[string][]string{
 	"defaults":      nil,
 	"dev":           {"values:values-dev.yaml"},
-	"tls":           {"tls.enabled=true", "tls.clientAuth=true"},
+	"tls":           {"tls.enabled=true", "tls.clientAuth=true", "nats.url=tls://nats.messaging:4222", "nats.credentials.existingSecret=storefront-nats"},
 	"ha":            {"services.catalogue.replicas=3", "services.orders.replicas=3", "services.analytics.replicas=3", "services.catalogue.autoscaling.enabled=true", "services.orders.autoscaling.enabled=true", "services.analytics.autoscaling.enabled=true", "nats.stream.replicas=3"},
 	"monitoring":    {"monitoring.serviceMonitor.enabled=true", "monitoring.prometheusRule.enabled=true", "monitoring.dashboards.enabled=true"},
 	"no-policies":   {"networkPolicy.enabled=false", "migrations.enabled=false"},
@@ -914,6 +914,27 @@ func TestTLS(t *testing.T) {
 	for _, k := range []string{"GRPC_TLS_CERT", "CATALOGUE_TLS_CA"} {
 		if _, set := rendered(t, "defaults").configMaps["rel-storefront-orders"].Data[k]; set {
 			t.Errorf("defaults set %s", k)
+		}
+	}
+}
+
+// nats.credentials mounts the credentials file from its Secret and points
+// NATS_CREDS_FILE at it; without it nothing is mounted or set.
+func TestNATSCredentials(t *testing.T) {
+	m := rendered(t, "tls")
+	for _, svc := range services {
+		n := "rel-storefront-" + svc
+		if got := m.configMaps[n].Data["NATS_CREDS_FILE"]; got != "/etc/storefront/nats/nats.creds" {
+			t.Errorf("%s: NATS_CREDS_FILE %q", svc, got)
+		}
+		spec := m.deployments[n].Spec.Template.Spec
+		if !slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool {
+			return v.Secret != nil && v.Secret.SecretName == "storefront-nats" && len(v.Secret.Items) == 1 && v.Secret.Items[0].Path == "nats.creds"
+		}) || !slices.ContainsFunc(spec.Containers[0].VolumeMounts, func(v corev1.VolumeMount) bool { return v.MountPath == "/etc/storefront/nats" && v.ReadOnly }) {
+			t.Errorf("%s: the NATS credentials Secret is not mounted: %+v", svc, spec.Volumes)
+		}
+		if _, set := rendered(t, "defaults").configMaps[n].Data["NATS_CREDS_FILE"]; set {
+			t.Errorf("%s: defaults set NATS_CREDS_FILE", svc)
 		}
 	}
 }

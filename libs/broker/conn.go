@@ -31,6 +31,11 @@ const (
 // Config holds the NATS settings read from the environment.
 type Config struct {
 	URL string `env:"NATS_URL,required"`
+	// CredsFile is a NATS credentials file (a user JWT and its nkey seed,
+	// as `nsc generate creds` writes it), for servers in operator mode;
+	// empty connects without credentials. It is re-read on every
+	// reconnect, so a rotated file is picked up.
+	CredsFile string `env:"NATS_CREDS_FILE"`
 	// Name identifies the client in server monitoring, usually the service.
 	Name            string
 	ReplicaCount    int           `env:"NATS_STREAM_REPLICAS" envDefault:"1"`
@@ -115,6 +120,9 @@ func Connect(cfg Config, logger *slog.Logger) (*nats.Conn, error) {
 	}
 	if cfg.Name != "" {
 		opts = append(opts, nats.Name(cfg.Name))
+	}
+	if cfg.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
 	}
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {

@@ -115,6 +115,9 @@ Secrets.
 {{- else -}}
 {{- $_ := set $cfg "AUTH_JWKS_FILE" "/etc/storefront/jwks/jwks.json" -}}
 {{- end -}}
+{{- if $v.nats.credentials.existingSecret -}}
+{{- $_ := set $cfg "NATS_CREDS_FILE" "/etc/storefront/nats/nats.creds" -}}
+{{- end -}}
 {{- if $v.tls.enabled -}}
 {{- $_ := set $cfg "GRPC_TLS_CERT" "/etc/storefront/tls/tls.crt" -}}
 {{- $_ := set $cfg "GRPC_TLS_KEY" "/etc/storefront/tls/tls.key" -}}
