@@ -27,6 +27,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/applyconfigurations"
+	kubescheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
 	"github.com/storefront-go/storefront/libs/config"
@@ -52,6 +55,26 @@ type manifest struct {
 	rules        map[string]*monitoringv1.PrometheusRule
 	accounts     map[string]*corev1.ServiceAccount
 	kinds        []string
+}
+
+// openAPI converts built-in objects to values typed by the schema client-go
+// carries, derived from the Kubernetes OpenAPI spec of its release.
+var openAPI = applyconfigurations.NewTypeConverter(kubescheme.Scheme)
+
+// validateOpenAPI checks one rendered object, as JSON, against the
+// Kubernetes OpenAPI schema: every field must be declared there with the
+// type the JSON has. The Prometheus Operator's kinds are not in it; they
+// are held to their Go types by decodeStrict alone.
+func validateOpenAPI(raw []byte) error {
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(raw); err != nil {
+		return err
+	}
+	if u.GroupVersionKind().Group == monitoringv1.SchemeGroupVersion.Group {
+		return nil
+	}
+	_, err := openAPI.ObjectToTyped(u)
+	return err
 }
 
 // decodeStrict decodes one object's JSON into out, refusing unknown fields.
@@ -153,6 +176,9 @@ func render(t *testing.T, sets ...string) *manifest {
 		}
 		if err := decodeStrict(raw, obj); err != nil {
 			t.Fatalf("%s %s does not decode strictly: %v", head.Kind, name, err)
+		}
+		if err := validateOpenAPI(raw); err != nil {
+			t.Fatalf("%s %s does not match the Kubernetes OpenAPI schema: %v", head.Kind, name, err)
 		}
 	}
 	return m
@@ -936,5 +962,23 @@ func TestNATSCredentials(t *testing.T) {
 		if _, set := rendered(t, "defaults").configMaps[n].Data["NATS_CREDS_FILE"]; set {
 			t.Errorf("%s: defaults set NATS_CREDS_FILE", svc)
 		}
+	}
+}
+
+// The OpenAPI check refuses what the chart could get wrong: an undeclared
+// field, and a field of the wrong type, even where Go's decoding would not.
+func TestOpenAPIRefusesWhatTheSchemaDoesNot(t *testing.T) {
+	for _, bad := range []string{
+		`{"apiVersion":"v1","kind":"Service","metadata":{"name":"x"},"spec":{"ports":[{"port":80,"portt":81}]}}`,
+		`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"x"},"spec":{"replicas":"two"}}`,
+		`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"a":1}}`,
+	} {
+		if err := validateOpenAPI([]byte(bad)); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+	good := `{"apiVersion":"v1","kind":"Service","metadata":{"name":"x"},"spec":{"ports":[{"port":80}]}}`
+	if err := validateOpenAPI([]byte(good)); err != nil {
+		t.Errorf("refused a valid Service: %v", err)
 	}
 }
