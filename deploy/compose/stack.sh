@@ -8,6 +8,7 @@
 #   down-volumes  stop and remove the stack and its data volumes
 #   seed          seed demo data into the running stack (idempotent)
 #   tokens        (re)mint the service tokens the stack mounts (up does this)
+#   shop          run the demo shop in the foreground (tilt up does this)
 #   ps | logs     compose ps / compose logs for the stack
 #   endpoints     print the endpoints and example commands
 #
@@ -147,14 +148,20 @@ mint_tokens() {
 # 127.0.0.1:8080 (STOREFRONT_SHOP_ADDR) with a dev customer token; stop_shop
 # ends it. The page calls the services from the browser, so it is a host
 # process next to the published ports rather than a container.
+# build_shop builds the demo shop and mints its customer token into
+# shop_token.
+build_shop() {
+	(cd "$repo" && go build -o "$shop_bin" ./tools/shopfront) || die "go build of shopfront failed"
+	shop_token="$("$ctl" token --key "$here/dev-signing-key.json" --sub shopper --role customer --ttl 12h)" ||
+		die "cannot mint the shop token"
+}
+
 start_shop() {
 	stop_shop
-	(cd "$repo" && go build -o "$shop_bin" ./tools/shopfront) || die "go build of shopfront failed"
-	local token addr="${STOREFRONT_SHOP_ADDR:-127.0.0.1:8080}"
-	token="$("$ctl" token --key "$here/dev-signing-key.json" --sub shopper --role customer --ttl 12h)" ||
-		die "cannot mint the shop token"
+	build_shop
+	local addr="${STOREFRONT_SHOP_ADDR:-127.0.0.1:8080}"
 	mkdir -p "$(dirname "$shop_pid")"
-	STOREFRONT_TOKEN="$token" nohup "$shop_bin" -addr "$addr" >"$shop_log" 2>&1 &
+	STOREFRONT_TOKEN="$shop_token" nohup "$shop_bin" -addr "$addr" >"$shop_log" 2>&1 &
 	echo $! >"$shop_pid"
 	for _ in $(seq 1 50); do
 		if curl -fsS "http://$addr/healthz" >/dev/null 2>&1; then
@@ -256,6 +263,12 @@ seed)
 tokens)
 	build_ctl
 	mint_tokens
+	;;
+shop)
+	build_ctl
+	build_shop
+	log "demo shop on http://${STOREFRONT_SHOP_ADDR:-127.0.0.1:8080}"
+	STOREFRONT_TOKEN="$shop_token" exec "$shop_bin" -addr "${STOREFRONT_SHOP_ADDR:-127.0.0.1:8080}"
 	;;
 ps)
 	load_images

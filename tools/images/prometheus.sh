@@ -18,42 +18,29 @@ LABEL_KEY=org.storefront.build-hash
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 cache="$repo/.cache/images/prometheus"
-
-log() { printf 'prometheus.sh: %s\n' "$*" >&2; }
-die() {
-	log "error: $*"
-	exit 1
-}
+NAME=prometheus.sh
+# shellcheck source=tools/images/debian.sh
+. "$here/debian.sh"
 
 command -v docker >/dev/null || die "docker not found"
 command -v apt-get >/dev/null || die "apt-get not found: the image is made from Debian's packages"
 
 # The versions apt would install now name the build.
-versions="$(apt-cache policy "${PACKAGES[@]}" 2>/dev/null | awk '/^[^ ]/ { p = $1 } /Candidate:/ { print p, $2 }')"
-if ! grep -q '^prometheus: [0-9]' <<<"$versions"; then
-	log "no candidate for prometheus; running apt-get update"
-	apt-get update -qq >/dev/null || die "apt-get update failed"
-	versions="$(apt-cache policy "${PACKAGES[@]}" | awk '/^[^ ]/ { p = $1 } /Candidate:/ { print p, $2 }')"
-fi
+versions="$(deb_versions "${PACKAGES[@]}")"
 grep -q '^prometheus: 2\.42\.' <<<"$versions" || die "this script expects Debian's prometheus 2.42; apt offers: $versions"
-hash="$({ cat "$here/prometheus.sh" "$here/prometheus/Dockerfile"; printf '%s\n' "$versions"; } | sha256sum | cut -c1-16)"
-current="$(docker image inspect -f "{{index .Config.Labels \"$LABEL_KEY\"}}" "$IMAGE" 2>/dev/null || :)"
+hash="$({ cat "$here/prometheus.sh" "$here/debian.sh" "$here/prometheus/Dockerfile"; printf '%s\n' "$versions"; } | sha256sum | cut -c1-16)"
+current="$(image_label "$IMAGE" "$LABEL_KEY")"
 if [ "${FORCE:-0}" != 1 ] && [ "$current" = "$hash" ]; then
 	log "$IMAGE is up to date ($hash)"
 	exit 0
 fi
 
-mkdir -p "$cache"
 ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"' EXIT
 log "downloading ${PACKAGES[*]} ($(tr '\n' ' ' <<<"$versions"))"
-(cd "$cache" && apt-get download -qq -o APT::Sandbox::User=root "${PACKAGES[@]}") || die "apt-get download failed"
 unpack="$ctx/unpack"
-mkdir -p "$unpack" "$ctx/rootfs/usr/bin" "$ctx/rootfs/etc/prometheus" "$ctx/rootfs/prometheus" "$ctx/rootfs/tmp"
-for p in "${PACKAGES[@]}"; do
-	deb="$(ls -t "$cache/${p}_"*.deb | head -n 1)"
-	dpkg-deb -x "$deb" "$unpack"
-done
+deb_unpack "$cache" "$unpack" "${PACKAGES[@]}"
+mkdir -p "$ctx/rootfs/usr/bin" "$ctx/rootfs/etc/prometheus" "$ctx/rootfs/prometheus" "$ctx/rootfs/tmp"
 cp "$unpack/usr/bin/prometheus" "$unpack/usr/bin/promtool" "$ctx/rootfs/usr/bin/"
 # The dynamic loader and libc, where the binaries look for them (the
 # loader's path is /lib64; libc is found through /lib/x86_64-linux-gnu).

@@ -15,6 +15,9 @@
 #   GOARCH                   target architecture (default: the Docker daemon's)
 #   STOREFRONT_VERSION       version stamped into the binaries
 #                            (default: git describe --tags --always --dirty)
+#   STOREFRONT_BINARIES_ONLY=DIR  only compile: write DIR/<svc>/<svc> and the
+#                            CA bundle, build no image (`tilt up` builds its
+#                            own images from them, tilt/Dockerfile)
 #
 # The binaries get their version, commit and build time through -ldflags -X
 # (see libs/service); `<svc> version` prints them and they are exported as
@@ -69,12 +72,15 @@ trap 'rm -rf "$ctx_root"' EXIT
 # protobuf, above the versions libs and the services pin.
 buildws="$repo/.cache/buildws"
 mkdir -p "$buildws"
+# A file of this run's own, so that concurrent runs (Tilt builds the
+# services in parallel) do not trip over each other's rename.
+ws_new="$(mktemp "$buildws/go.work.XXXXXX")"
 {
 	printf 'go %s\n\nuse (\n' "$(sed -n 's/^go //p' "$repo/go.work")"
 	sed -n 's#^[[:space:]]*\./\(.*\)$#\1#p' "$repo/go.work" | grep -v '^tools$' | sed 's#^#\t../../#'
 	printf ')\n'
-} >"$buildws/go.work.new"
-mv "$buildws/go.work.new" "$buildws/go.work"
+} >"$ws_new"
+mv "$ws_new" "$buildws/go.work"
 export GOWORK="$buildws/go.work"
 
 for svc in "${services[@]}"; do
@@ -82,14 +88,24 @@ for svc in "${services[@]}"; do
 	[ -f "$dockerfile" ] || die "unknown service $svc: $dockerfile not found"
 	image="$PREFIX/$svc:$TAG"
 	ctx="$ctx_root/$svc"
+	if [ -n "${STOREFRONT_BINARIES_ONLY:-}" ]; then
+		ctx="$STOREFRONT_BINARIES_ONLY/$svc"
+	fi
 	mkdir -p "$ctx"
 
 	log "compiling $svc $version (linux/$arch)"
 	(cd "$repo" && CGO_ENABLED=0 GOOS=linux GOARCH="$arch" \
 		go build -trimpath -ldflags "$ldflags" -o "$ctx/$svc" "./services/$svc/cmd/$svc") ||
 		die "go build of $svc failed"
-	cp "$CA_BUNDLE" "$ctx/ca-certificates.crt"
-	chmod 0644 "$ctx/ca-certificates.crt"
+	# Left alone when unchanged: Tilt's Live Update syncs only the binary.
+	if ! cmp -s "$CA_BUNDLE" "$ctx/ca-certificates.crt"; then
+		cp "$CA_BUNDLE" "$ctx/ca-certificates.crt"
+		chmod 0644 "$ctx/ca-certificates.crt"
+	fi
+	if [ -n "${STOREFRONT_BINARIES_ONLY:-}" ]; then
+		log "compiled $ctx/$svc"
+		continue
+	fi
 	cp "$dockerfile" "$ctx/Dockerfile"
 
 	old_id="$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || :)"
