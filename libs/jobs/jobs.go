@@ -69,12 +69,14 @@ func every(ctx context.Context, logger *slog.Logger, name string, interval time.
 	}
 }
 
-// wait blocks until the next tick (true) or until ctx is done (false).
+// wait blocks until the next tick (true) or until ctx is done (false). When
+// both are ready select picks either, so a tick also checks ctx: no pass
+// starts after the context is done.
 func wait(ctx context.Context, tick <-chan time.Time) bool {
 	select {
 	case <-ctx.Done():
 		return false
 	case <-tick:
-		return true
+		return ctx.Err() == nil
 	}
 }
