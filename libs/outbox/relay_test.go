@@ -46,40 +46,40 @@ func skipShort(t *testing.T) {
 }
 
 // newPool returns a pool on a fresh, migrated database.
-func newPool(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	pool, err := postgres.NewPool(t.Context(), postgres.Config{URL: pg.NewDatabase(t), MaxConns: 20})
+func newPool(tb testing.TB) *pgxpool.Pool {
+	tb.Helper()
+	pool, err := postgres.NewPool(tb.Context(), postgres.Config{URL: pg.NewDatabase(tb), MaxConns: 20})
 	if err != nil {
-		t.Fatalf("new pool: %v", err)
+		tb.Fatalf("new pool: %v", err)
 	}
-	t.Cleanup(pool.Close)
-	if err := outbox.Migrate(t.Context(), pool); err != nil {
-		t.Fatalf("migrate: %v", err)
+	tb.Cleanup(pool.Close)
+	if err := outbox.Migrate(tb.Context(), pool); err != nil {
+		tb.Fatalf("migrate: %v", err)
 	}
 	return pool
 }
 
-func connect(t *testing.T, url string) jetstream.JetStream {
-	t.Helper()
-	nc, err := broker.Connect(broker.Config{URL: url, Name: t.Name()}, slog.New(slog.DiscardHandler))
+func connect(tb testing.TB, url string) jetstream.JetStream {
+	tb.Helper()
+	nc, err := broker.Connect(broker.Config{URL: url, Name: tb.Name()}, slog.New(slog.DiscardHandler))
 	if err != nil {
-		t.Fatalf("connect nats: %v", err)
+		tb.Fatalf("connect nats: %v", err)
 	}
-	t.Cleanup(nc.Close)
+	tb.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
-		t.Fatalf("jetstream: %v", err)
+		tb.Fatalf("jetstream: %v", err)
 	}
 	return js
 }
 
 // newStream creates a stream of the test's own, and returns it with the
 // subject prefix it captures.
-func newStream(t *testing.T, js jetstream.JetStream) (jetstream.Stream, string) {
-	t.Helper()
+func newStream(tb testing.TB, js jetstream.JetStream) (jetstream.Stream, string) {
+	tb.Helper()
 	suffix := strings.ReplaceAll(uuid.NewString(), "-", "")
 	prefix := "t" + suffix
-	return createStream(t, js, broker.StreamSpec{Name: "T" + suffix, Subjects: []string{prefix + ".>"}}), prefix
+	return createStream(tb, js, broker.StreamSpec{Name: "T" + suffix, Subjects: []string{prefix + ".>"}}), prefix
 }
 
 // testDuplicateWindow is the duplicate window of the tests' streams.
@@ -87,29 +87,29 @@ const testDuplicateWindow = time.Hour
 
 // createStream creates the stream spec describes, with a duplicate window
 // of testDuplicateWindow, and deletes it when the test ends.
-func createStream(t *testing.T, js jetstream.JetStream, spec broker.StreamSpec) jetstream.Stream {
-	t.Helper()
+func createStream(tb testing.TB, js jetstream.JetStream, spec broker.StreamSpec) jetstream.Stream {
+	tb.Helper()
 	spec.DuplicateWindow = testDuplicateWindow
-	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	ctx, cancel := context.WithTimeout(tb.Context(), waitTimeout)
 	defer cancel()
 	stream, err := broker.EnsureStream(ctx, js, spec)
 	if err != nil {
-		t.Fatalf("ensure stream: %v", err)
+		tb.Fatalf("ensure stream: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 10*time.Second)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(tb.Context()), 10*time.Second)
 		defer cancel()
 		_ = js.DeleteStream(ctx, spec.Name)
 	})
 	return stream
 }
 
-func newRelay(t *testing.T, pool *pgxpool.Pool, js jetstream.JetStream, cfg outbox.RelayConfig, opts ...outbox.Option) (*outbox.Relay, *prometheus.Registry) {
-	t.Helper()
+func newRelay(tb testing.TB, pool *pgxpool.Pool, js jetstream.JetStream, cfg outbox.RelayConfig, opts ...outbox.Option) (*outbox.Relay, *prometheus.Registry) {
+	tb.Helper()
 	reg := prometheus.NewRegistry()
 	relay, err := outbox.NewRelay(pool, js, cfg, slog.New(slog.DiscardHandler), reg, opts...)
 	if err != nil {
-		t.Fatalf("new relay: %v", err)
+		tb.Fatalf("new relay: %v", err)
 	}
 	return relay, reg
 }
@@ -120,8 +120,8 @@ type enqueued struct {
 }
 
 // enqueue stores n events in transactions of perTx events each.
-func enqueue(ctx context.Context, t *testing.T, pool *pgxpool.Pool, prefix string, n, perTx int) map[uuid.UUID]enqueued {
-	t.Helper()
+func enqueue(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, prefix string, n, perTx int) map[uuid.UUID]enqueued {
+	tb.Helper()
 	want := make(map[uuid.UUID]enqueued, n)
 	for start := 0; start < n; start += perTx {
 		err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
@@ -137,7 +137,7 @@ func enqueue(ctx context.Context, t *testing.T, pool *pgxpool.Pool, prefix strin
 			return nil
 		})
 		if err != nil {
-			t.Fatalf("enqueue: %v", err)
+			tb.Fatalf("enqueue: %v", err)
 		}
 	}
 	return want
