@@ -214,9 +214,11 @@ func rendered(t *testing.T, name string) *manifest {
 }
 
 func TestLintStrict(t *testing.T) {
-	out := helm(t, "lint", "--strict", chartDir)
-	if !bytes.Contains(out, []byte("0 chart(s) failed")) {
-		t.Errorf("helm lint --strict:\n%s", out)
+	for _, args := range [][]string{{}, {"--values", filepath.Join(chartDir, "values-dev.yaml")}} {
+		out := helm(t, append([]string{"lint", "--strict", chartDir}, args...)...)
+		if !bytes.Contains(out, []byte("0 chart(s) failed")) {
+			t.Errorf("helm lint --strict %v:\n%s", args, out)
+		}
 	}
 }
 
