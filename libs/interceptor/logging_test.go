@@ -1,9 +1,8 @@
-package interceptor
+package interceptor_test
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net"
 	"strings"
@@ -14,30 +13,16 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
-)
 
-func logLines(t *testing.T, buf *bytes.Buffer) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for line := range strings.SplitSeq(strings.TrimSpace(buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
+	"github.com/storefront-go/storefront/libs/interceptor"
+)
 
 // One line per call, with the method's fields, the peer, the deadline, the
 // code and the error, at the level the code calls for.
 func TestUnaryLoggingWritesOneLinePerCall(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	log := UnaryLogging(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	log := interceptor.UnaryLogging(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	info := &grpc.UnaryServerInfo{FullMethod: "/catalogue.v1.CatalogueService/GetProduct"}
 	ctx := peer.NewContext(t.Context(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 7), Port: 4242}})
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -81,7 +66,7 @@ func TestUnaryLoggingWritesOneLinePerCall(t *testing.T) {
 func TestUnaryLoggingHonoursTheLevel(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	log := UnaryLogging(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	log := interceptor.UnaryLogging(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	info := &grpc.UnaryServerInfo{FullMethod: "/a.v1.S/M"}
 	_, _ = log(t.Context(), nil, info, func(context.Context, any) (any, error) { return nil, nil })
 	_, _ = log(t.Context(), nil, info, func(context.Context, any) (any, error) { return nil, status.Error(codes.Aborted, "again") })
@@ -91,23 +76,16 @@ func TestUnaryLoggingHonoursTheLevel(t *testing.T) {
 	}
 }
 
-type fakeStream struct {
-	grpc.ServerStream
-	ctx context.Context //nolint:containedctx // a stream carries its context
-}
-
-func (s fakeStream) Context() context.Context { return s.ctx }
-
 func TestStreamLoggingNamesTheStreamType(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	log := StreamLogging(slog.New(slog.NewJSONHandler(&buf, nil)))
+	log := interceptor.StreamLogging(slog.New(slog.NewJSONHandler(&buf, nil)))
 	for _, info := range []*grpc.StreamServerInfo{
 		{FullMethod: "/a.v1.S/Watch", IsServerStream: true},
 		{FullMethod: "/a.v1.S/Upload", IsClientStream: true},
 		{FullMethod: "/a.v1.S/Chat", IsClientStream: true, IsServerStream: true},
 	} {
-		_ = log(nil, fakeStream{ctx: t.Context()}, info, func(any, grpc.ServerStream) error { return nil })
+		_ = log(nil, &fakeStream{ctx: t.Context()}, info, func(any, grpc.ServerStream) error { return nil })
 	}
 	var got []string
 	for _, l := range logLines(t, &buf) {
