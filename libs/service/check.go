@@ -14,7 +14,8 @@ import (
 	"github.com/storefront-go/storefront/libs/grpcclient"
 )
 
-// checkTimeout bounds the whole check: the health call and the read.
+// checkTimeout bounds the whole check; each of its two calls also has the
+// client's own deadline (CHECK_TIMEOUT, 2s by default).
 const checkTimeout = 10 * time.Second
 
 // checkConfig is what `<service> check` reads: the replica or Service to
