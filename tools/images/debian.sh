@@ -39,3 +39,15 @@ deb_unpack() {
 image_label() {
 	docker image inspect -f "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null || :
 }
+
+# build_image IMAGE LABEL_KEY HASH CTX builds CTX (a Dockerfile FROM scratch or
+# a local image; the legacy builder needs no buildx) as IMAGE, labelled
+# LABEL_KEY=HASH so that image_label can tell it is up to date; the build's
+# output is shown only when it fails.
+build_image() {
+	log "building $1"
+	if ! DOCKER_BUILDKIT=0 docker build --label "$2=$3" -t "$1" "$4" >"$4/build.log" 2>&1; then
+		cat "$4/build.log" >&2
+		die "docker build failed"
+	fi
+}

@@ -44,10 +44,6 @@ for a in "${APPLETS[@]}"; do
 done
 chmod 1777 "$ctx/rootfs/tmp"
 printf 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/bin\nUSER 65532:65532\n' >"$ctx/Dockerfile"
-log "building $IMAGE"
-if ! DOCKER_BUILDKIT=0 docker build --label "$LABEL_KEY=$hash" -t "$IMAGE" "$ctx" >"$ctx/build.log" 2>&1; then
-	cat "$ctx/build.log" >&2
-	die "docker build failed"
-fi
+build_image "$IMAGE" "$LABEL_KEY" "$hash" "$ctx"
 docker run --rm "$IMAGE" sh -c 'tar --help >/dev/null 2>&1; echo ok' | grep -qx ok || die "the image's sh or tar does not run"
 log "built $IMAGE ($hash)"

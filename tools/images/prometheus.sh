@@ -56,11 +56,7 @@ chown 65534:65534 "$ctx/rootfs/prometheus"
 cp "$here/prometheus/Dockerfile" "$ctx/Dockerfile"
 
 old_id="$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || :)"
-log "building $IMAGE"
-if ! DOCKER_BUILDKIT=0 docker build --label "$LABEL_KEY=$hash" -t "$IMAGE" "$ctx" >"$ctx/build.log" 2>&1; then
-	cat "$ctx/build.log" >&2
-	die "docker build failed"
-fi
+build_image "$IMAGE" "$LABEL_KEY" "$hash" "$ctx"
 got="$(docker run --rm "$IMAGE" --version 2>&1 | head -n 1)"
 case "$got" in
 "prometheus, version 2.42"*) ;;
