@@ -95,16 +95,11 @@ func Closed(ctx context.Context, concurrency, n int, maxTime, callTimeout time.D
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			res.Latencies = append(res.Latencies, lat...)
-			res.Errors += errs
-			if res.FirstErr == nil {
-				res.FirstErr = first
-			}
+			res.add(lat, errs, first)
 		})
 	}
 	wg.Wait()
-	res.Elapsed = time.Since(start)
-	slices.Sort(res.Latencies)
+	res.finish(start)
 	return res
 }
 
@@ -147,21 +142,34 @@ func Open(ctx context.Context, rate float64, duration time.Duration, maxInFlight
 			defer inFlight.Add(-1)
 			err := once(ctx, callTimeout, call, seq)
 			took := time.Since(due)
+			errs := 0
+			if err != nil {
+				errs = 1
+			}
 			mu.Lock()
 			defer mu.Unlock()
-			res.Latencies = append(res.Latencies, took)
-			if err != nil {
-				res.Errors++
-				if res.FirstErr == nil {
-					res.FirstErr = err
-				}
-			}
+			res.add([]time.Duration{took}, errs, err)
 		})
 	}
 	wg.Wait()
-	res.Elapsed = time.Since(start)
-	slices.Sort(res.Latencies)
+	res.finish(start)
 	return res
+}
+
+// add merges what one caller measured: its latencies, how many of its
+// calls failed and its first failure.
+func (r *Result) add(lat []time.Duration, errs int, first error) {
+	r.Latencies = append(r.Latencies, lat...)
+	r.Errors += errs
+	if r.FirstErr == nil {
+		r.FirstErr = first
+	}
+}
+
+// finish closes a run that began at start.
+func (r *Result) finish(start time.Time) {
+	r.Elapsed = time.Since(start)
+	slices.Sort(r.Latencies)
 }
 
 func once(ctx context.Context, timeout time.Duration, call Call, seq int64) error {
