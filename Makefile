@@ -163,6 +163,15 @@ down-volumes: ## Stop and remove the local stack and its data volumes
 seed: ## Seed demo products into the running stack (idempotent)
 	bash deploy/compose/stack.sh seed
 
+.PHONY: bench-perf
+bench-perf: images-deps ## tools/perf: R1, R1b, L1, R7, R8 against host processes and their baselines; the server on CPU 1, the generator on CPU 0; output in .cache/bench/perf.txt
+	@mkdir -p .cache/bench
+	$(GO) test -c -o .cache/bench/perf.test ./tools/perf
+	set -a; . ./$(IMAGES_ENV); set +a; \
+	pin=(); if [ "$$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then pin=(taskset -c 0); export PERF_SERVER_CPU=1; fi; \
+	cd tools/perf && "$${pin[@]}" ../../.cache/bench/perf.test -test.run '^$$' -test.bench "$${PERF_BENCH:-.}" -test.benchtime 1x -test.timeout 15m \
+		| tee ../../.cache/bench/perf.txt
+
 .PHONY: bench
 bench: ## Load the running stack with tools/bench (ratios against the health check); BENCH_FLAGS adds flags
 	STOREFRONT_TOKEN="$$($(GO) run ./tools/storefrontctl token --sub bench --role customer --ttl 1h)" \

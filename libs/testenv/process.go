@@ -188,6 +188,17 @@ func (p *Process) HTTPAddr() string { return p.addr["HTTP_ADDR"] }
 // AdminAddr is the process's admin address, which serves /metrics.
 func (p *Process) AdminAddr() string { return p.addr["ADMIN_ADDR"] }
 
+// PID is the operating-system id of the running process, or 0 when it is
+// not running. Benchmarks read its memory from /proc with it.
+func (p *Process) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.run == nil {
+		return 0
+	}
+	return p.run.cmd.Process.Pid
+}
+
 // Logs holds the process's stdout and stderr, across restarts.
 func (p *Process) Logs() *LogBuffer { return p.logs }
 

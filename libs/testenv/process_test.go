@@ -1,7 +1,9 @@
 package testenv_test
 
 import (
+	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 
@@ -63,8 +65,18 @@ func TestProcessRestartsAfterKill(t *testing.T) {
 	t.Parallel()
 	p := testenv.NewProcess(t, "readyz", testenv.BuildBinary(t, readyzCmd), map[string]string{"GREETING": "again"})
 	addr := p.HTTPAddr()
+	if pid := p.PID(); pid != 0 {
+		t.Errorf("PID before start = %d, want 0", pid)
+	}
 	p.Start()
+	first := p.PID()
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", first)); first <= 0 || err != nil {
+		t.Errorf("PID = %d (%v), want the running process's", first, err)
+	}
 	p.Kill()
+	if pid := p.PID(); pid != 0 {
+		t.Errorf("PID after kill = %d, want 0", pid)
+	}
 	p.Kill() // a no-op once it is down
 	p.Start()
 	if p.HTTPAddr() != addr {
