@@ -2,8 +2,8 @@
 // services as host processes against physical baselines: a bare grpc-go
 // server (tools/perf/bareserver) and raw pgx on the same database. Postgres
 // and NATS run in containers, started on the first benchmark that needs
-// them. `make bench` (tools/benchreport) runs them and writes the report;
-// they are skipped with -short and never run without -bench.
+// them. `make bench-perf` runs them, the generator and the servers on
+// CPUs of their own; they are skipped with -short and never run without -bench.
 package perf_test
 
 import (

@@ -75,7 +75,7 @@ func batchDuration(b *testing.B) time.Duration {
 }
 
 // pinned returns the command to run bin as a server under load, and the
-// environment it adds. With PERF_SERVER_CPU set (make bench sets it to 1
+// environment it adds. With PERF_SERVER_CPU set (make bench-perf sets it to 1
 // and runs the generator on CPU 0), the server runs on that CPU alone with
 // GOMAXPROCS=1, so the server and the load generator each have a core;
 // otherwise bin itself, sharing every core with the generator.
