@@ -173,6 +173,31 @@ bench-perf: images-deps ## tools/perf: R1, R1b, L1, R7, R8 against host processe
 		| tee ../../.cache/bench/perf.txt
 
 .PHONY: bench
-bench: ## Load the running stack with tools/bench (ratios against the health check); BENCH_FLAGS adds flags
+bench: bench-perf bench-micro ## The benchmark report: tools/perf and the micro-benchmarks, written to docs/benchmarks.json and the generated table in docs/benchmarks.md (about 6 minutes; not part of make test)
+	set -a; . ./$(IMAGES_ENV); set +a; \
+	$(GO) run ./tools/benchreport -json docs/benchmarks.json -md docs/benchmarks.md .cache/bench/*.txt
+
+# BENCH_ROUNDS is how many times each A/B pair of the micro-benchmarks runs,
+# alternating (one go test run per side per round).
+BENCH_ROUNDS ?= 3
+
+.PHONY: bench-micro
+bench-micro: images-deps ## R2, R4, R5, R6: the in-process benchmarks against their baselines, A/B alternating; output in .cache/bench/*.txt
+	@mkdir -p .cache/bench
+	set -a; . ./$(IMAGES_ENV); set +a; \
+	rm -f .cache/bench/micro-*.txt; \
+	for k in $$(seq $(BENCH_ROUNDS)); do \
+		for sub in bare storefront-chain; do \
+			$(GO) test -run '^$$' -bench "^BenchmarkUnaryCall$$/^$$sub$$" -benchmem ./libs/grpcserver | tee -a .cache/bench/micro-r2.txt; \
+		done; \
+		for sub in grpc json; do \
+			$(GO) test -run '^$$' -bench "^BenchmarkGRPCAgainstJSON$$/^$$sub$$" -benchmem ./libs/grpcserver | tee -a .cache/bench/micro-r6.txt; \
+		done; \
+	done; \
+	$(GO) test -run '^$$' -bench '^BenchmarkRelayAgainstRawPublish$$' -benchtime 1x ./libs/outbox | tee .cache/bench/micro-r5.txt; \
+	$(GO) test -run '^$$' -bench '^BenchmarkStreamEventsAgainstRawCopy$$' -count $(BENCH_ROUNDS) ./services/analytics/internal/server | tee .cache/bench/micro-r4.txt
+
+.PHONY: bench-stack
+bench-stack: ## Load the running stack (make up) with tools/bench (ratios against the health check); BENCH_FLAGS adds flags
 	STOREFRONT_TOKEN="$$($(GO) run ./tools/storefrontctl token --sub bench --role customer --ttl 1h)" \
 		$(GO) run ./tools/bench $(BENCH_FLAGS)
