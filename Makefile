@@ -180,9 +180,11 @@ bench: bench-perf bench-micro ## The benchmark report: tools/perf and the micro-
 # BENCH_ROUNDS is how many times each A/B pair of the micro-benchmarks runs,
 # alternating (one go test run per side per round).
 BENCH_ROUNDS ?= 3
+# BENCH_SEARCH_SIZES are the catalogue sizes S1 searches.
+BENCH_SEARCH_SIZES ?= 1000,10000,100000
 
 .PHONY: bench-micro
-bench-micro: images-deps ## R2, R4, R5, R6: the in-process benchmarks against their baselines, A/B alternating; output in .cache/bench/*.txt
+bench-micro: images-deps ## R2, R4, R5, R6, S1: the in-process benchmarks against their baselines, A/B alternating; output in .cache/bench/*.txt
 	@mkdir -p .cache/bench
 	set -a; . ./$(IMAGES_ENV); set +a; \
 	rm -f .cache/bench/micro-*.txt; \
@@ -195,7 +197,8 @@ bench-micro: images-deps ## R2, R4, R5, R6: the in-process benchmarks against th
 		done; \
 	done; \
 	$(GO) test -run '^$$' -bench '^BenchmarkRelayAgainstRawPublish$$' -benchtime 1x ./libs/outbox | tee .cache/bench/micro-r5.txt; \
-	$(GO) test -run '^$$' -bench '^BenchmarkStreamEventsAgainstRawCopy$$' -count $(BENCH_ROUNDS) ./services/analytics/internal/server | tee .cache/bench/micro-r4.txt
+	$(GO) test -run '^$$' -bench '^BenchmarkStreamEventsAgainstRawCopy$$' -count $(BENCH_ROUNDS) ./services/analytics/internal/server | tee .cache/bench/micro-r4.txt; \
+	BENCH_SEARCH_SIZES="$(BENCH_SEARCH_SIZES)" $(GO) test -run '^$$' -bench '^BenchmarkSearchLatency$$' -benchtime 200x -timeout 15m ./services/catalogue/internal/server | tee .cache/bench/micro-s1.txt
 
 .PHONY: bench-stack
 bench-stack: ## Load the running stack (make up) with tools/bench (ratios against the health check); BENCH_FLAGS adds flags

@@ -11,6 +11,7 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 )
 
@@ -34,6 +35,11 @@ func Plots(dir string, rows []Row, samples []Sample) ([]Plot, error) {
 		out = append(out, p)
 	}
 	if p, ok, err := openLoopPlot(dir, samples); err != nil {
+		return nil, err
+	} else if ok {
+		out = append(out, p)
+	}
+	if p, ok, err := searchPlot(dir, SearchPoints(samples)); err != nil {
 		return nil, err
 	} else if ok {
 		out = append(out, p)
@@ -102,4 +108,47 @@ func openLoopPlot(dir string, samples []Sample) (Plot, bool, error) {
 	p.Add(line, points, plotter.NewGrid())
 	pl := Plot{File: "l1-getproduct.svg", Title: "L1: GetProduct p99 against throughput"}
 	return pl, true, p.Save(6*vg.Inch, 3.5*vg.Inch, filepath.Join(dir, pl.File))
+}
+
+// searchPlot draws S1: each search shape's p99 against the catalogue's
+// size, both axes logarithmic.
+func searchPlot(dir string, pts []SearchPoint) (Plot, bool, error) {
+	if len(pts) == 0 {
+		return Plot{}, false, nil
+	}
+	p := plot.New()
+	p.Title.Text = "SearchProducts p99 against catalogue size"
+	p.X.Label.Text = "products"
+	p.Y.Label.Text = "p99 (ms)"
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+	p.Add(plotter.NewGrid())
+	var shapes []string
+	byShape := map[string]plotter.XYs{}
+	for _, pt := range pts {
+		if pt.P99 <= 0 {
+			continue
+		}
+		if _, ok := byShape[pt.Shape]; !ok {
+			shapes = append(shapes, pt.Shape)
+		}
+		byShape[pt.Shape] = append(byShape[pt.Shape], plotter.XY{X: float64(pt.Products), Y: pt.P99})
+	}
+	if len(shapes) == 0 {
+		return Plot{}, false, nil
+	}
+	for n, shape := range shapes {
+		xys := byShape[shape]
+		line, points, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return Plot{}, false, err
+		}
+		line.Color, points.Color = plotutil.Color(n), plotutil.Color(n)
+		points.Shape = plotutil.Shape(n)
+		p.Add(line, points)
+		p.Legend.Add(shape, line, points)
+	}
+	p.Legend.Top, p.Legend.Left = true, true
+	pl := Plot{File: "s1-search.svg", Title: "S1: SearchProducts p99 against catalogue size"}
+	return pl, true, p.Save(6*vg.Inch, 4*vg.Inch, filepath.Join(dir, pl.File))
 }

@@ -229,7 +229,7 @@ func Rows(samples []Sample) []Row {
 		l1.Note = "not measured in this run"
 	}
 	rows = append(rows, r7, r8, l1,
-		Row{ID: "S1", What: "SearchProducts p50/p99 at 1k, 10k, 100k, 1M products", Goal: "sublinear growth", Note: "BenchmarkSearchLatency exists; not run by the report yet"},
+		searchRow(samples),
 		Row{ID: "S2", What: "ListProducts streaming 1M products, peak RSS growth", Goal: "<= 16 MiB", Note: "measured at 100k by a test; not at 1M yet"},
 	)
 	return rows
@@ -286,4 +286,72 @@ func Splice(doc, section string) (string, error) {
 		return "", fmt.Errorf("markers %q and %q out of order", beginMarker, endMarker)
 	}
 	return doc[:i] + block + doc[j+len(endMarker):], nil
+}
+
+// SearchPoint is one shape's latency at one catalogue size.
+type SearchPoint struct {
+	Shape    string
+	Products int
+	P50, P99 float64
+}
+
+// SearchPoints reads BenchmarkSearchLatency/products=<n>/<shape>, sorted by
+// shape and size.
+func SearchPoints(samples []Sample) []SearchPoint {
+	var out []SearchPoint
+	for _, s := range samples {
+		rest, ok := strings.CutPrefix(s.Name, "BenchmarkSearchLatency/products=")
+		if !ok {
+			continue
+		}
+		size, shape, ok := strings.Cut(rest, "/")
+		n, err := strconv.Atoi(size)
+		if !ok || err != nil {
+			continue
+		}
+		out = append(out, SearchPoint{Shape: shape, Products: n, P50: s.Metrics["p50-ms"], P99: s.Metrics["p99-ms"]})
+	}
+	slices.SortFunc(out, func(a, b SearchPoint) int {
+		if c := strings.Compare(a.Shape, b.Shape); c != 0 {
+			return c
+		}
+		return a.Products - b.Products
+	})
+	return out
+}
+
+// searchRow is S1: for each shape, how p50 grows with the catalogue, as the
+// exponent k in p50 ∝ products^k between the smallest and largest size
+// (k < 1 is sublinear). The value is the largest k of any shape.
+func searchRow(samples []Sample) Row {
+	r := Row{ID: "S1", What: "SearchProducts p50/p99 as the catalogue grows: growth exponent k of p50 (p50 ∝ products^k), the largest of the shapes", Goal: "sublinear growth (k < 1)"}
+	byShape := map[string][]SearchPoint{}
+	var shapes []string
+	for _, p := range SearchPoints(samples) {
+		if _, ok := byShape[p.Shape]; !ok {
+			shapes = append(shapes, p.Shape)
+		}
+		byShape[p.Shape] = append(byShape[p.Shape], p)
+	}
+	worst, found := 0.0, false
+	var parts []string
+	for _, shape := range shapes {
+		pts := byShape[shape]
+		lo, hi := pts[0], pts[len(pts)-1]
+		if hi.Products == lo.Products || lo.P50 <= 0 || hi.P50 <= 0 {
+			continue
+		}
+		k := math.Log(hi.P50/lo.P50) / math.Log(float64(hi.Products)/float64(lo.Products))
+		parts = append(parts, fmt.Sprintf("%s %.2f (p99 %.1f ms at %d)", shape, k, hi.P99, hi.Products))
+		if !found || k > worst {
+			worst, found = k, true
+		}
+	}
+	if !found {
+		r.Note = "not measured in this run"
+		return r
+	}
+	r.Value, r.Unit, r.Met = new(round3(worst)), "exponent", new(worst < 1)
+	r.Note = strings.Join(parts, "; ")
+	return r
 }

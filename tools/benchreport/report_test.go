@@ -23,6 +23,14 @@ PASS
 ok  	github.com/storefront-go/storefront/tools/perf	110.1s
 `
 
+// search is BenchmarkSearchLatency at two sizes: plain's p50 grows 10x over
+// 100x the products (k 0.5), fuzzy's 100x (k 1).
+const search = `BenchmarkSearchLatency/products=1000/plain-2     	     200	   1000 ns/op	         1.000 p50-ms	         2.000 p99-ms
+BenchmarkSearchLatency/products=1000/fuzzy-2     	     200	   1000 ns/op	         1.000 p50-ms	         2.000 p99-ms
+BenchmarkSearchLatency/products=100000/plain-2   	     200	   1000 ns/op	        10.00 p50-ms	        20.00 p99-ms
+BenchmarkSearchLatency/products=100000/fuzzy-2   	     200	   1000 ns/op	       100.0 p50-ms	       200.0 p99-ms
+`
+
 // chain is a run with GOMAXPROCS=2, whose names all end in -2.
 const chain = `BenchmarkUnaryCall/bare-2   	   10000	     50000 ns/op	    5000 B/op	     153 allocs/op
 BenchmarkUnaryCall/storefront-chain-2   	   10000	     100000 ns/op	    9000 B/op	     254 allocs/op
@@ -31,7 +39,7 @@ BenchmarkUnaryCall/storefront-chain-2   	   10000	     100000 ns/op	    9000 B/o
 func parse(t *testing.T) []Sample {
 	t.Helper()
 	var all []Sample
-	for _, run := range []string{output, chain} {
+	for _, run := range []string{output, chain, search} {
 		s, err := Parse(strings.NewReader(run))
 		if err != nil {
 			t.Fatal(err)
@@ -43,8 +51,8 @@ func parse(t *testing.T) []Sample {
 
 func TestParseStripsTheProcsSuffixAndReadsEveryMetric(t *testing.T) {
 	s := parse(t)
-	if len(s) != 12 {
-		t.Fatalf("parsed %d lines, want 12", len(s))
+	if len(s) != 16 {
+		t.Fatalf("parsed %d lines, want 16", len(s))
 	}
 	if s[0].Name != "BenchmarkGetProductCacheHit/catalogue/round-1" {
 		t.Errorf("line 1 = %q; a name's own -1 was taken for GOMAXPROCS", s[0].Name)
@@ -99,6 +107,10 @@ func TestRowsPairRoundsAndJudgeGoals(t *testing.T) {
 	if l1 := byID(t, rows, "L1"); l1.Value == nil || *l1.Value != 4.25 || l1.Met == nil || !*l1.Met {
 		t.Errorf("L1 = %+v, want 4.25 ms, met", l1)
 	}
+	// fuzzy grows linearly, so S1 is not met.
+	if s1 := byID(t, rows, "S1"); s1.Value == nil || *s1.Value != 1 || s1.Met == nil || *s1.Met {
+		t.Errorf("S1 = %+v, want exponent 1, not met", s1)
+	}
 	// A row whose benchmark did not run says so and judges nothing.
 	if r5 := byID(t, rows, "R5"); r5.Ratio != nil || r5.Met != nil || r5.Note == "" {
 		t.Errorf("R5 = %+v, want unmeasured", r5)
@@ -127,7 +139,7 @@ func TestSpliceReplacesOnlyTheGeneratedSection(t *testing.T) {
 func TestRunWritesJSONAndMarkdown(t *testing.T) {
 	dir := t.TempDir()
 	in, js, md := filepath.Join(dir, "perf.txt"), filepath.Join(dir, "b.json"), filepath.Join(dir, "b.md")
-	for name, body := range map[string]string{in: output, md: "# Benchmarks\n"} {
+	for name, body := range map[string]string{in: output + search, md: "# Benchmarks\n"} {
 		if err := os.WriteFile(name, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +156,7 @@ func TestRunWritesJSONAndMarkdown(t *testing.T) {
 	if err != nil || !strings.Contains(string(doc), "| R1 |") || !strings.Contains(string(doc), beginMarker) {
 		t.Errorf("markdown = %s (%v)", doc, err)
 	}
-	for _, f := range []string{"ratios.svg", "l1-getproduct.svg"} {
+	for _, f := range []string{"ratios.svg", "l1-getproduct.svg", "s1-search.svg"} {
 		svg, err := os.ReadFile(filepath.Join(plots, f))
 		if err != nil || !strings.Contains(string(svg), "<svg") {
 			t.Errorf("%s: %v, want an SVG", f, err)
