@@ -180,8 +180,9 @@ bench: bench-perf bench-micro ## The benchmark report: tools/perf and the micro-
 # BENCH_ROUNDS is how many times each A/B pair of the micro-benchmarks runs,
 # alternating (one go test run per side per round).
 BENCH_ROUNDS ?= 3
-# BENCH_SEARCH_SIZES are the catalogue sizes S1 searches.
-BENCH_SEARCH_SIZES ?= 1000,10000,100000
+# BENCH_SEARCH_SIZES are the catalogue sizes S1 searches. Below 10k the
+# planner rightly scans the products table, which the benchmark refuses.
+BENCH_SEARCH_SIZES ?= 10000,100000
 
 .PHONY: bench-micro
 bench-micro: images-deps ## R2, R4, R5, R6, S1: the in-process benchmarks against their baselines, A/B alternating; output in .cache/bench/*.txt
